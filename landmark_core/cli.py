@@ -1,0 +1,53 @@
+"""What both training scripts share on the command line: arguments, the data folder, the run folder."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Callable
+
+from landmark_core.data import DOWNLOAD_DATA_DIR, DatasetError, default_data_dir
+from landmark_core.download import DownloadError, download_dataset
+
+
+def training_parser(description: str, epochs: int, batch_size: int, lr: float, image_size: int, name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
+    parser.add_argument("--download", action="store_true", help=f"download the full 50-class set into {DOWNLOAD_DATA_DIR} first")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
+    parser.add_argument("--image-size", type=int, default=image_size, help="side of the square crop the model sees")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("assets/models"), help=f"where {name}.pt, {name}.json and plots go")
+    parser.add_argument("--run-dir", type=Path, default=Path("runs") / name, help="checkpoints, history and caches")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    return parser
+
+
+def command_line() -> str:
+    """The exact command that was run, for the model card."""
+    return shlex.join(["python", Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    """Resolve --data-dir / --download into a dataset root."""
+    if args.download:
+        return download_dataset(args.data_dir or DOWNLOAD_DATA_DIR)
+    root = args.data_dir or default_data_dir()
+    if not (root / "train").is_dir():
+        raise DatasetError(
+            f"No dataset at {root.resolve()}: expected {root}/train/<NN.Class_Name>/*.jpg and {root}/test/... "
+            f"Run with --download to fetch the full set, or pass --data-dir."
+        )
+    return root
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run a script's main; a data problem ends it with its message, not a traceback."""
+    try:
+        main()
+    except (DatasetError, DownloadError) as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,85 @@
+"""The two classifiers. Both end in `features -> global average pool -> dropout -> classifier (Linear)`,
+so a class activation map (the heatmap of what the model looked at) is exact for either."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a shortcut: trains stably from scratch with few epochs."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_bn_relu(in_channels, out_channels, stride),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ScratchCNN(nn.Module):
+    """A small residual CNN for a 2-core CPU budget; global pooling makes any input size work."""
+
+    def __init__(self, num_classes: int, widths: Sequence[int] = (32, 64, 128, 256, 384), dropout: float = 0.3):
+        super().__init__()
+        stages: list[nn.Module] = [conv_bn_relu(3, widths[0], stride=2), conv_bn_relu(widths[0], widths[0])]
+        stages += [ResidualBlock(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:])]
+        self.body = nn.Sequential(*stages)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(widths[-1], num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.features(x).mean((2, 3))))
+
+
+class TransferNet(nn.Module):
+    """A pretrained timm backbone's feature map + a new linear head for our classes."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, dropout: float = 0.2):
+        super().__init__()
+        self.backbone = backbone
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(backbone.num_features, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.backbone.forward_features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.features(x).mean((2, 3))))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def class_activation_map(features: Tensor, classifier_weight: Tensor, class_index: int) -> Tensor:
+    """(N,C,h,w) feature map -> (N,h,w) in [0,1]: where the evidence for `class_index` lies."""
+    cam = torch.relu(torch.einsum("nchw,c->nhw", features, classifier_weight[class_index]))
+    peak = cam.flatten(1).max(1).values.clamp_min(1e-8)
+    return cam / peak.view(-1, 1, 1)

@@ -1,0 +1,144 @@
+"""The fit loop: seeded, resumable after a kill, early-stopped on validation loss, with a per-epoch history.
+
+Every epoch reseeds the shuffling and augmentation RNGs from (seed, epoch), so a run resumed from its last
+checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from landmark_core.files import atomic_path, write_json
+
+LAST_CHECKPOINT = "last.pt"
+BEST_WEIGHTS = "best.pt"
+HISTORY = "history.json"
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    patience: int = 8
+    seed: int = 0
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    valid_loss: float
+    valid_accuracy: float
+    lr: float
+    seconds: float
+
+
+def _run_epoch(model, loader, loss_fn, optimizer=None, scheduler=None, progress: str = "") -> tuple[float, float]:
+    """One pass over `loader`; trains when an optimizer is given. Returns (mean loss, accuracy)."""
+    training = optimizer is not None
+    model.train(training)
+    total_loss, correct, seen = 0.0, 0, 0
+    bar = tqdm(loader, desc=progress, unit="batch", leave=False, disable=not progress)
+    with torch.set_grad_enabled(training):
+        for inputs, targets in bar:
+            logits = model(inputs)
+            loss = loss_fn(logits, targets)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+            total_loss += loss.item() * len(targets)
+            correct += (logits.argmax(1) == targets).sum().item()
+            seen += len(targets)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+    return total_loss / seen, correct / seen
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    valid_set: Dataset,
+    run_dir: str | os.PathLike,
+    config: FitConfig,
+    resume: bool = False,
+) -> list[EpochRecord]:
+    """Train `model` in place and leave it holding the weights of its best validation-loss epoch.
+
+    `run_dir` receives `last.pt` (everything needed to resume), `best.pt` and `history.json` each epoch.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    shuffle = torch.Generator()
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=shuffle, drop_last=len(train_set) > config.batch_size)
+    valid_loader = DataLoader(valid_set, batch_size=config.batch_size * 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=config.lr, total_steps=config.epochs * len(train_loader), pct_start=0.15
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    history: list[EpochRecord] = []
+    best_loss, best_epoch = math.inf, 0
+
+    checkpoint_path = run_dir / LAST_CHECKPOINT
+    if resume and checkpoint_path.is_file():
+        checkpoint = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        history = [EpochRecord(**record) for record in checkpoint["history"]]
+        best_loss, best_epoch = checkpoint["best_loss"], checkpoint["best_epoch"]
+        tqdm.write(f"Resuming from {checkpoint_path} after epoch {len(history)}.")
+
+    epochs = tqdm(range(len(history) + 1, config.epochs + 1), desc="epochs", unit="epoch", initial=len(history), total=config.epochs)
+    for epoch in epochs:
+        if epoch - best_epoch > config.patience:
+            tqdm.write(f"Early stop: no better validation loss since epoch {best_epoch}.")
+            break
+        started = time.perf_counter()
+        torch.manual_seed(config.seed * 1000 + epoch)
+        shuffle.manual_seed(config.seed * 1000 + epoch)
+        lr = scheduler.get_last_lr()[0]
+        train_loss, train_accuracy = _run_epoch(model, train_loader, loss_fn, optimizer, scheduler, f"epoch {epoch} train")
+        valid_loss, valid_accuracy = _run_epoch(model, valid_loader, loss_fn, progress=f"epoch {epoch} valid")
+        record = EpochRecord(epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, lr, time.perf_counter() - started)
+        history.append(record)
+        if valid_loss < best_loss:
+            best_loss, best_epoch = valid_loss, epoch
+            with atomic_path(run_dir / BEST_WEIGHTS) as temporary:
+                torch.save(model.state_dict(), temporary)
+        epochs.set_postfix(loss=f"{train_loss:.3f}", acc=f"{train_accuracy:.3f}", val_loss=f"{valid_loss:.3f}", val_acc=f"{valid_accuracy:.3f}")
+        tqdm.write(
+            f"epoch {epoch:3d}  train loss {train_loss:.3f} acc {train_accuracy:.3f}  "
+            f"valid loss {valid_loss:.3f} acc {valid_accuracy:.3f}  {record.seconds:.1f}s"
+        )
+        with atomic_path(checkpoint_path) as temporary:
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": [asdict(r) for r in history],
+                    "best_loss": best_loss,
+                    "best_epoch": best_epoch,
+                },
+                temporary,
+            )
+        write_json(run_dir / HISTORY, [asdict(r) for r in history])
+
+    model.load_state_dict(torch.load(run_dir / BEST_WEIGHTS))
+    model.eval()
+    return history

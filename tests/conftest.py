@@ -1,0 +1,59 @@
+"""Shared fixtures: small synthetic image folders made per test, and where the shared real photos are."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+LANDMARKS = SHARED_DATA / "landmarks"
+UDACITY_SAMPLES = SHARED_DATA / "udacity_samples"
+EIFFEL_SAMPLE = next(iter(sorted((UDACITY_SAMPLES / "test" / "16.Eiffel_Tower").glob("*.jpg"))), None)
+
+needs_shared_data = pytest.mark.skipif(not LANDMARKS.is_dir(), reason=f"real photos not found at {LANDMARKS}")
+
+
+def synthetic_photo(label: int, seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
+    """A class-distinct picture: class k has its own hue and stripe direction, plus per-image noise."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = label * np.pi / 5
+    stripes = 0.5 + 0.5 * np.sin((x * np.cos(angle) + y * np.sin(angle)) / 4.0)
+    hue = np.array([np.sin(label * 1.3), np.sin(label * 2.1 + 1), np.sin(label * 0.7 + 2)]) * 0.5 + 0.5
+    pixels = stripes[..., None] * hue[None, None, :] + rng.normal(0, 0.05, (height, width, 3))
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+def make_image_folders(root: Path, classes: int = 3, train_per_class: int = 12, test_per_class: int = 4) -> Path:
+    for offset, (split, count) in enumerate((("train", train_per_class), ("test", test_per_class))):
+        for label in range(classes):
+            folder = root / split / f"{label:02d}.Synthetic_Place_{label}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                synthetic_photo(label, seed=offset * 100_000 + label * 1000 + i).save(folder / f"{i:03d}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture
+def image_folders(tmp_path: Path) -> Path:
+    return make_image_folders(tmp_path / "dataset")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+def subprocess_env() -> dict[str, str]:
+    """Environment for scripts run by tests: the repo importable from any working directory."""
+    return dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+
+
+PYTHON = sys.executable

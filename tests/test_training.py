@@ -1,0 +1,94 @@
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from conftest import PYTHON, make_image_folders, subprocess_env
+from landmark_core.training import HISTORY, LAST_CHECKPOINT, FitConfig, fit
+
+
+def blobs(n: int, seed: int) -> TensorDataset:
+    """Two separable Gaussian blobs: a model that learns at all gets them right."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    points = torch.randn(n, 4, generator=generator) + 3 * labels[:, None].float()
+    return TensorDataset(points, labels)
+
+
+def linear_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Dropout(0.1), torch.nn.Linear(8, 2))
+
+
+CONFIG = FitConfig(epochs=6, batch_size=16, lr=0.05, weight_decay=0.0, patience=10, seed=3)
+
+
+def test_fit_learns_and_records_every_epoch(tmp_path):
+    history = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path, CONFIG)
+    assert [r.epoch for r in history] == list(range(1, 7))
+    assert history[-1].valid_accuracy > 0.9
+    assert len(json.loads((tmp_path / HISTORY).read_text())) == 6
+
+
+class CrashesAfter(TensorDataset):
+    """A dataset that dies part-way through training, like a process killed mid-epoch."""
+
+    def __init__(self, dataset: TensorDataset, items: int):
+        super().__init__(*dataset.tensors)
+        self.items_left = items
+
+    def __getitem__(self, index):
+        self.items_left -= 1
+        if self.items_left < 0:
+            raise RuntimeError("killed")
+        return super().__getitem__(index)
+
+
+def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
+    full = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "full", CONFIG)
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(linear_model(), CrashesAfter(blobs(128, 0), 128 * 2 + 50), blobs(64, 1), tmp_path / "cut", CONFIG)
+    assert len(json.loads((tmp_path / "cut" / HISTORY).read_text())) == 2
+    resumed = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "cut", CONFIG, resume=True)
+    assert len(resumed) == len(full)
+    for uninterrupted, continued in zip(full, resumed):
+        assert continued.train_loss == pytest.approx(uninterrupted.train_loss, rel=1e-5)
+        assert continued.valid_loss == pytest.approx(uninterrupted.valid_loss, rel=1e-5)
+
+
+def test_early_stopping_when_validation_stops_improving(tmp_path):
+    torch.manual_seed(0)
+    train_noise = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    valid_noise = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    config = FitConfig(epochs=30, batch_size=16, lr=0.05, weight_decay=0.0, patience=2, seed=0)
+    history = fit(linear_model(), train_noise, valid_noise, tmp_path, config)
+    assert len(history) < 30
+
+
+def test_training_killed_mid_epoch_resumes_to_full_history(tmp_path):
+    """SIGKILL during training, then --resume: the run finishes with every epoch recorded once."""
+    dataset = make_image_folders(tmp_path / "data", classes=3, train_per_class=40, test_per_class=3)
+    run_dir = tmp_path / "run"
+    command = [
+        PYTHON, "train_scratch.py", "--data-dir", str(dataset), "--epochs", "4", "--batch-size", "8",
+        "--image-size", "48", "--run-dir", str(run_dir), "--out", str(tmp_path / "out"),
+    ]
+    repo = subprocess_env()["PYTHONPATH"]
+    process = subprocess.Popen(command, cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (run_dir / HISTORY).exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epochs_before = len(json.loads((run_dir / HISTORY).read_text()))
+    assert epochs_before < 4, "the kill came too late to interrupt training"
+    done = subprocess.run(command + ["--resume"], cwd=repo, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Resuming from {run_dir / LAST_CHECKPOINT} after epoch {epochs_before}" in done.stdout + done.stderr
+    history = json.loads((run_dir / HISTORY).read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    assert (tmp_path / "out" / "scratch.pt").is_file()
