@@ -53,8 +53,10 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     return figure
 
 
-def top_k_bars(labels: Sequence[str], probabilities: Sequence[float], title: str = "") -> Figure:
-    """Horizontal bars in percent, best on top."""
+def top_k_bars(
+    labels: Sequence[str], probabilities: Sequence[float], title: str = "", *, threshold: float | None = None
+) -> Figure:
+    """Horizontal bars in percent, best on top; `threshold` (0..1) draws the "unsure below here" line."""
     figure = Figure(figsize=(6, 0.45 * len(labels) + 1.2))
     axes = figure.subplots()
     rows = range(len(labels))[::-1]
@@ -62,10 +64,22 @@ def top_k_bars(labels: Sequence[str], probabilities: Sequence[float], title: str
     bars = axes.barh(rows, percent, color=["#2b7bba"] + ["#9ecae1"] * (len(labels) - 1))
     axes.set_yticks(rows, labels)
     axes.bar_label(bars, labels=[f"{p:.1f}%" for p in percent], padding=3, fontsize=9)
+    if threshold:
+        axes.axvline(100 * threshold, color="#c0392b", linestyle="--", linewidth=1)
+        axes.annotate(
+            f"unsure below {100 * threshold:.0f}%",
+            (100 * threshold, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, 2),
+            textcoords="offset points",
+            fontsize=8,
+            color="#c0392b",
+            va="bottom",
+        )
     axes.set_xlim(0, 115)
     axes.set_xlabel("probability (%)")
     axes.spines[["top", "right"]].set_visible(False)
     if title:
-        axes.set_title(title)
+        axes.set_title(title, loc="left", pad=14 if threshold else 6)
     figure.tight_layout()
     return figure

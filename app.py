@@ -1,0 +1,76 @@
+"""Landmark Lens web app: `python app.py` serves the page on http://127.0.0.1:7860.
+
+    python app.py [--host H] [--port P] [--share] [--models DIR] [--samples DIR]
+
+The layout and handlers live in landmark_core/ui.py; this file only reads the command line and launches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+
+
+from landmark_core import images, runtime, ui  # noqa: E402
+from landmark_core.samples import default_samples, list_samples  # noqa: E402
+
+REPO = Path(__file__).resolve().parent
+# Two CPU cores: two predictions at a time keep both busy; more would only queue inside torch. All model
+# events share one concurrency group (see ui.py), so this bounds them together.
+CONCURRENCY = 2
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # On a Hugging Face Space (SPACE_ID set) the page must be reachable from outside the container.
+    default_host = os.environ.get("GRADIO_SERVER_NAME") or ("0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
+    parser.add_argument("--host", default=default_host, help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="default: %(default)s")
+    parser.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
+    parser.add_argument("--models", type=Path, default=REPO / "assets" / "models", help="folder with scratch.pt/transfer.pt and their .json cards")
+    parser.add_argument("--samples", type=Path, default=None, help="gallery photos (default: assets/samples, else the shared photos beside the repo)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    # A stop signal (a Space restarting, a test ending) exits like Ctrl-C, so cleanup registered with atexit runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    runtime.configure_torch()
+    samples = list_samples(args.samples) if args.samples else default_samples()
+    lens = ui.LandmarkLens(args.models, samples)
+    demo = lens.build()
+    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size=images.MAX_FILE_BYTES,
+        allowed_paths=lens.allowed_paths(),
+        show_error=False,  # a handler's unexpected exception reaches the page as a plain "Error", never a trace
+        enable_monitoring=False,
+        css=ui.CSS,
+        prevent_thread_lock=True,
+    )
+    # Warming up after launch keeps the start fast; a photo sent meanwhile simply runs alongside.
+    threading.Thread(target=lens.warm_up, name="warm-up", daemon=True).start()
+    logging.getLogger("landmark_lens").info(
+        "ready in %.1f s with %d samples; models: %s",
+        time.perf_counter() - STARTED,
+        len(samples),
+        ", ".join(f"{name} {'ok' if slot.model else 'MISSING'}" for name, slot in lens.slots.items()),
+    )
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""A shipped model file + a photo -> plain answers: top-k landmarks with places, a heatmap, a tagged batch.
+
+Used by the app, by batch tagging and by tests. Everything returned is plain data (dicts, lists, PIL
+images): no figures and no Gradio objects, so the same answers can be shown, served as JSON or written to CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+from torch.nn import functional as F
+
+from landmark_core import images
+from landmark_core.files import atomic_path
+from landmark_core.places import place_for
+
+# The only model files the app will ever load, and the command that rebuilds each when its card is unreadable.
+# A TorchScript file can run arbitrary code when loaded, so no other path is ever accepted.
+REBUILD_COMMANDS = {"scratch": "python train_scratch.py", "transfer": "python train_transfer.py"}
+MODEL_NAMES = tuple(REBUILD_COMMANDS)
+# What the Predictor contract promises; a .pt without these is not one of our models.
+_CONTRACT = ("class_names", "resize_size", "crop_size", "activation_map", "crop_box")
+# Heatmaps are drawn on a copy this large at most: plenty for a screen, cheap to blend.
+HEATMAP_MAX_SIDE = 640
+
+
+class ModelFileError(RuntimeError):
+    """A model file (or its card) is missing, corrupt or truncated; str(error) names it and the rebuild command."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str  # "scratch" or "transfer"
+    predictor: torch.jit.ScriptModule
+    card: dict
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.predictor.class_names)
+
+    @property
+    def unknown_threshold(self) -> float:
+        return float(self.card.get("unknown_threshold", 0.0))
+
+    @property
+    def command(self) -> str:
+        """The command line that rebuilds this model (from its card)."""
+        command = self.card.get("command")
+        return command if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[self.name]
+
+    @property
+    def title(self) -> str:
+        """'Transfer (EfficientNet-Lite0)': the kind, and the architecture without its details."""
+        architecture = str(self.card.get("architecture", "")).split(" (")[0].strip()
+        architecture = re.sub(r"^efficientnet_lite(\d)$", r"EfficientNet-Lite\1", architecture)  # the timm id, prettier
+        kind = str(self.card.get("kind", self.name)).capitalize()
+        return f"{kind} ({architecture})" if architecture else kind
+
+
+def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
+    """The card's own command line when the card is readable, else the default training script."""
+    try:
+        command = json.loads((Path(model_dir) / f"{name}.json").read_text(encoding="utf-8")).get("command")
+    except (OSError, ValueError, AttributeError):
+        command = None
+    return command if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
+
+
+def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
+    """Load `<model_dir>/<name>.pt` and its card `<name>.json`; anything wrong -> ModelFileError."""
+    if name not in REBUILD_COMMANDS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}.")
+    path = Path(model_dir) / f"{name}.pt"
+    card_path = path.with_suffix(".json")
+    command = rebuild_command(model_dir, name)
+    if not path.is_file():
+        raise ModelFileError(f"Model file {path} is missing. Rebuild it with: {command}")
+    try:
+        predictor = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as error:  # torch reports a bad archive as RuntimeError, ValueError or worse
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"Model file {path} is corrupt or truncated ({reason}). Rebuild it with: {command}") from None
+    missing = [attribute for attribute in _CONTRACT if not hasattr(predictor, attribute)]
+    if missing:
+        raise ModelFileError(f"{path} is not a Landmark Lens predictor (it lacks {', '.join(missing)}). Rebuild it with: {command}")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        problem = "is missing" if isinstance(error, FileNotFoundError) else "is unreadable"
+        raise ModelFileError(f"Model card {card_path} {problem}. Rebuild it with: {command}") from None
+    if not isinstance(card, dict):
+        raise ModelFileError(f"Model card {card_path} is not a JSON object. Rebuild it with: {command}")
+    if "classes" in card and list(card["classes"]) != list(predictor.class_names):
+        raise ModelFileError(f"Model card {card_path} lists other classes than {path.name}. Rebuild both with: {command}")
+    return LoadedModel(name, predictor, card)
+
+
+def _place_json(label: str) -> dict | None:
+    place = place_for(label)
+    if place is None:
+        return None
+    return {
+        "name": place.name,
+        "region": place.region,
+        "country": place.country,
+        "latitude": place.latitude,
+        "longitude": place.longitude,
+        "map_url": place.map_url,
+    }
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model said about one photo; `to_json()` is exactly what the API returns."""
+
+    model: str
+    top: list[dict]  # best first: {"label", "probability", "index", "place": {...} | None}
+    is_unknown: bool  # top-1 probability below the card's threshold: "not one of my landmarks"
+    unknown_threshold: float
+    milliseconds: float  # decode + preprocess + forward, as the model card's latency
+
+    @property
+    def best(self) -> dict:
+        return self.top[0]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def clamp_k(model: LoadedModel, k: float | int | None) -> int:
+    """Any k a slider or a client sends -> 1..number of classes."""
+    try:
+        value = int(round(float(k)))
+    except (TypeError, ValueError):
+        value = 5
+    return max(1, min(value, len(model.class_names)))
+
+
+def predict(model: LoadedModel, source: images.ImageSource, k: int = 5) -> Prediction:
+    """Decode `source` (bad files raise images.ImageError) and return the top-k landmarks."""
+    started = time.perf_counter()
+    tensor = images.load_tensor(source, model.predictor.resize_size)
+    with torch.inference_mode():
+        probabilities = model.predictor(tensor[None])[0]
+    values, indices = probabilities.topk(clamp_k(model, k))
+    milliseconds = (time.perf_counter() - started) * 1000
+    names = model.class_names
+    top = [
+        {"label": names[index], "probability": round(value, 6), "index": index, "place": _place_json(names[index])}
+        for value, index in zip(values.tolist(), indices.tolist())
+    ]
+    return Prediction(
+        model=model.name,
+        top=top,
+        is_unknown=top[0]["probability"] < model.unknown_threshold,
+        unknown_threshold=model.unknown_threshold,
+        milliseconds=round(milliseconds, 2),
+    )
+
+
+def warm_up(model: LoadedModel) -> None:
+    """Run the model twice on a blank photo: TorchScript optimises a module on its first calls, so a user's
+    first photo would otherwise wait (and report) several times the usual latency."""
+    blank = torch.zeros(1, 3, 360, 480, dtype=torch.uint8)
+    with torch.inference_mode():
+        for _ in range(2):
+            model.predictor(blank)
+            model.predictor.activation_map(blank, 0)
+
+
+def display_image(source: images.ImageSource, max_side: int = HEATMAP_MAX_SIDE) -> Image.Image:
+    """The upright photo at screen size, for drawing a heatmap on."""
+    image = images.load_rgb(source, min_short_side=max_side // 2)
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return image
+
+
+def heatmap_overlay(model: LoadedModel, image: Image.Image, class_index: int, alpha: float = 0.55) -> Image.Image:
+    """`image` with the class activation map for `class_index` blended over the centre crop the model saw.
+
+    Outside that crop the photo is dimmed: the model never looked there. Warm colours mark the evidence.
+    """
+    rgb = image.convert("RGB")
+    tensor = images.to_uint8_tensor(rgb)[None]
+    height, width = tensor.shape[-2:]
+    with torch.inference_mode():
+        cam = model.predictor.activation_map(tensor, int(class_index))[0].float()
+        top, left, box_height, box_width = [int(v) for v in model.predictor.crop_box(height, width)]
+        cam = F.interpolate(cam[None, None], size=(box_height, box_width), mode="bilinear", align_corners=False)[0, 0]
+    cam = cam.clamp(0, 1).numpy()
+    photo = np.asarray(rgb, dtype=np.float32) / 255.0
+    out = photo * 0.35
+    colours = colormaps["jet"](cam)[..., :3].astype(np.float32)
+    weight = (alpha * (0.35 + 0.65 * cam))[..., None]  # cold areas keep more of the photo
+    region = photo[top : top + box_height, left : left + box_width]
+    out[top : top + box_height, left : left + box_width] = (1 - weight) * region + weight * colours
+    overlay = Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
+    ImageDraw.Draw(overlay).rectangle([left, top, left + box_width - 1, top + box_height - 1], outline=(255, 255, 255), width=2)
+    return overlay
+
+
+BATCH_COLUMNS = ["file", "landmark", "probability", "place", "map_url", "note"]
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    file: str
+    landmark: str = ""
+    probability: float | None = None
+    place: str = ""  # "Paris, France"
+    map_url: str = ""
+    note: str = ""  # the error for a bad file, or a hedge when the model is unsure
+
+
+def tag_batch(model: LoadedModel, files: Iterable[str | os.PathLike]) -> list[BatchRow]:
+    """Top-1 for every file; a bad file gets its error message in `note` instead of stopping the batch."""
+    rows = []
+    for file in files:
+        name = Path(file).name
+        try:
+            best = predict(model, file, k=1)
+        except images.ImageError as error:
+            rows.append(BatchRow(file=name, note=str(error)))
+            continue
+        place = best.best["place"]
+        note = (
+            f"unsure: below the {best.unknown_threshold:.0%} this model needs, so probably not one of its landmarks"
+            if best.is_unknown
+            else ""
+        )
+        rows.append(
+            BatchRow(
+                file=name,
+                landmark=best.best["label"],
+                probability=best.best["probability"],
+                place=f"{place['region']}, {place['country']}" if place else "",
+                map_url=place["map_url"] if place else "",
+                note=note,
+            )
+        )
+    return rows
+
+
+def _csv_safe(value: object) -> object:
+    """Spreadsheets run a cell that starts with = + - @ as a formula; a file name must stay text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: Sequence[BatchRow], path: str | os.PathLike) -> Path:
+    """One row per file, columns BATCH_COLUMNS, UTF-8 with a BOM so spreadsheet apps read the accents."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8-sig") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(BATCH_COLUMNS)
+            for row in rows:
+                values = asdict(row)
+                values["probability"] = "" if row.probability is None else f"{row.probability:.4f}"
+                writer.writerow([_csv_safe(values[column]) for column in BATCH_COLUMNS])
+    return path

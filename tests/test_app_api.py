@@ -1,0 +1,175 @@
+"""The app as a user's program sees it: `python app.py` in a subprocess on a free loopback port, called
+through gradio_client. Models are small random-weight fixtures; photos are synthetic unless the shared
+Eiffel Tower photo is present."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from conftest import EIFFEL_SAMPLE, PYTHON, REPO, subprocess_env, synthetic_photo
+from landmark_core.samples import fill_samples, list_samples
+from test_inference import CLASSES, make_model_dir
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, models: Path, samples: Path, log: Path):
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}/"
+        self.log = log
+        self.models = models
+        command = [PYTHON, "app.py", "--host", HOST, "--port", str(self.port), "--models", str(models), "--samples", str(samples)]
+        env = subprocess_env() | {"OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+        env.pop("SPACE_ID", None)
+        env.pop("GRADIO_SERVER_NAME", None)
+        started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        while time.perf_counter() - started < START_TIMEOUT_S:
+            if self.process.poll() is not None:
+                raise AssertionError(f"app.py exited with {self.process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(self.url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise AssertionError(f"app.py did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+        self.start_seconds = time.perf_counter() - started
+        self.client = Client(self.url, verbose=False)
+
+    def predict(self, photo: Path, model: str = "scratch", k: int = 3):
+        return self.client.predict(handle_file(str(photo)), model, k, api_name="/predict")
+
+    def config(self) -> dict:
+        return httpx.get(self.url + "config", timeout=10).json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(tmp_path_factory, models: Path) -> Server:
+    samples = tmp_path_factory.mktemp("samples")
+    (samples / "16.Eiffel_Tower").mkdir()
+    synthetic_photo(0, seed=1).save(samples / "16.Eiffel_Tower" / "sample.jpg")
+    return Server(models, samples, tmp_path_factory.mktemp("logs") / "app.log")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = start(tmp_path_factory, make_model_dir(tmp_path_factory.mktemp("models")))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_server(tmp_path_factory):
+    """transfer.pt truncated: the app must start anyway, say so, and serve scratch."""
+    models = make_model_dir(tmp_path_factory.mktemp("models_broken"))
+    data = (models / "transfer.pt").read_bytes()
+    (models / "transfer.pt").write_bytes(data[: len(data) // 2])
+    running = start(tmp_path_factory, models)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def jpeg(tmp_path) -> Path:
+    if EIFFEL_SAMPLE is not None:
+        return EIFFEL_SAMPLE
+    path = tmp_path / "photo.jpg"
+    synthetic_photo(2, seed=11, size=(400, 300)).save(path, quality=90)
+    return path
+
+
+def test_starts_within_the_budget(server):
+    print(f"app answered after {server.start_seconds:.1f} s")
+    assert server.start_seconds < 30  # target <= 10 s on an idle machine; a shared CI box gets slack
+
+
+def test_predict_endpoint_returns_labelled_top_k(server, jpeg):
+    result = server.predict(jpeg, "scratch", 3)
+    assert result["model"] == "scratch"
+    assert len(result["top"]) == 3
+    assert all(guess["label"] in CLASSES for guess in result["top"])
+    probabilities = [guess["probability"] for guess in result["top"]]
+    assert probabilities == sorted(probabilities, reverse=True) and all(0 <= p <= 1 for p in probabilities)
+    for guess in result["top"]:
+        assert guess["place"] is None or guess["place"]["map_url"].startswith("https://www.openstreetmap.org/")
+    assert isinstance(result["is_unknown"], bool) and result["milliseconds"] > 0
+
+
+def test_predict_serves_both_models_and_clamps_k(server, jpeg):
+    result = server.predict(jpeg, "transfer", 50)
+    assert result["model"] == "transfer" and len(result["top"]) == len(CLASSES)
+
+
+def test_text_file_renamed_jpg_is_a_clear_error_and_the_server_survives(server, tmp_path, jpeg):
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("this is a text file, not a photo")
+    with pytest.raises(AppError, match="holiday.jpg is not an image we can read"):
+        server.predict(fake)
+    assert len(server.predict(jpeg)["top"]) == 3
+
+
+def test_unknown_model_name_is_a_clear_error(server, jpeg):
+    with pytest.raises(AppError, match="Unknown model"):
+        server.predict(jpeg, "../../etc/passwd")
+
+
+def test_api_lists_predict_with_three_inputs(server):
+    endpoint = server.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
+    assert [parameter["parameter_name"] for parameter in endpoint["parameters"]] == ["image", "model_name", "k"]
+
+
+def test_only_the_pages_own_files_are_served(server):
+    def status(path: Path | str) -> int:
+        return httpx.get(f"{server.url}gradio_api/file={path}", timeout=10).status_code
+
+    assert status(server.models / "scratch.pt") == 403
+    assert status(REPO / "app.py") == 403
+    assert status("/etc/passwd") == 403
+    sample = next(component for component in server.config()["components"] if component.get("props", {}).get("elem_id") == "sample-gallery")
+    assert sample["props"]["value"], "the gallery shows the sample"
+
+
+def test_broken_model_file_leaves_a_banner_and_the_other_model(broken_server, jpeg):
+    banner = next(c for c in broken_server.config()["components"] if c.get("props", {}).get("elem_id") == "model-banner")
+    assert "transfer.pt is corrupt or truncated" in banner["props"]["value"]
+    assert "python train_transfer.py" in banner["props"]["value"]
+    assert broken_server.predict(jpeg, "scratch", 2)["model"] == "scratch"
+    with pytest.raises(AppError, match="transfer.pt is corrupt or truncated"):
+        broken_server.predict(jpeg, "transfer", 2)
+
+
+def test_fill_samples_copies_a_few_per_class_for_the_gallery(image_folders, tmp_path):
+    destination = tmp_path / "samples"
+    copied = fill_samples(image_folders, destination, per_class=2)
+    assert len(copied) == 3 * 2 and all(path.parent.parent == destination for path in copied)
+    assert fill_samples(image_folders, destination, per_class=2) == []  # rerun keeps what is there
+    gallery = list_samples(destination)
+    assert [sample.caption for sample in gallery] == ["Synthetic Place 0"] * 2 + ["Synthetic Place 1"] * 2 + ["Synthetic Place 2"] * 2
+    with pytest.raises(FileNotFoundError):
+        fill_samples(tmp_path / "nowhere", destination)
