@@ -89,6 +89,34 @@ def stratified_split(labels: Sequence[int], valid_fraction: float, seed: int) ->
     return sorted(train), sorted(valid)
 
 
+@dataclass(frozen=True)
+class PreparedData:
+    """A dataset root made ready to train on: decoded train/valid images, and the test files."""
+
+    train: ImageFolder  # all of train/, before the validation split
+    test: ImageFolder
+    train_images: list[Tensor]
+    train_labels: list[int]
+    valid_images: list[Tensor]
+    valid_labels: list[int]
+
+
+def prepare(root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, valid_fraction: float = 0.15) -> PreparedData:
+    """Find both splits, carve validation out of train/ (never out of test/), decode train/ once."""
+    train = find_images(root, "train")
+    test = find_images(root, "test", train.class_folders)
+    train_idx, valid_idx = stratified_split(train.labels, valid_fraction, seed)
+    decoded = decode_images(train.files, short_side, cache_dir, desc="decode train")
+    return PreparedData(
+        train,
+        test,
+        [decoded[i] for i in train_idx],
+        [train.labels[i] for i in train_idx],
+        [decoded[i] for i in valid_idx],
+        [train.labels[i] for i in valid_idx],
+    )
+
+
 def resize_short_side(image: Tensor, short_side: int) -> Tensor:
     """uint8 (3,H,W) -> uint8 with the short side at `short_side` (antialiased)."""
     height, width = image.shape[-2:]
@@ -97,8 +125,9 @@ def resize_short_side(image: Tensor, short_side: int) -> Tensor:
     return v2.functional.resize(image, size, antialias=True)
 
 
-def _cache_key(files: Sequence[Path], short_side: int) -> str:
-    digest = hashlib.sha1(str(short_side).encode())
+def fingerprint(files: Sequence[Path], *settings: object) -> str:
+    """A short key for caches derived from `files`: their paths, sizes and mtimes, plus `settings`."""
+    digest = hashlib.sha1(repr(settings).encode())
     for file in files:
         stat = file.stat()
         digest.update(f"{file.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
@@ -113,7 +142,7 @@ def decode_images(
     Two CPU cores cannot afford to re-decode full-size JPEGs every epoch, so the small tensors are kept in
     memory and, with `cache_dir`, on disk for the next run (keyed by the files' paths, sizes and mtimes).
     """
-    cache_file = Path(cache_dir) / f"decoded-{_cache_key(files, short_side)}.pt" if cache_dir else None
+    cache_file = Path(cache_dir) / f"decoded-{fingerprint(files, short_side)}.pt" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return torch.load(cache_file)
     decoded = []

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from landmark_core import evaluate, plots
-from landmark_core.data import ImageFolder
+from landmark_core.data import PreparedData
 from landmark_core.files import write_json
 from landmark_core.models import count_parameters
 from landmark_core.places import display_name
@@ -34,8 +34,6 @@ class TrainingFacts:
     seed: int
     epochs_run: int
     train_seconds: float
-    n_train: int
-    n_valid: int
     history: Sequence[dict]
     extra: dict
 
@@ -48,10 +46,7 @@ def _valid_probabilities(predictor: Predictor, valid_images: Sequence[Tensor]) -
 def release(
     model: nn.Module,
     facts: TrainingFacts,
-    train: ImageFolder,
-    test: ImageFolder,
-    valid_images: Sequence[Tensor],
-    valid_labels: Sequence[int],
+    prepared: PreparedData,
     normalization: tuple[Sequence[float], Sequence[float]],
     resize_size: int,
     crop_size: int,
@@ -59,9 +54,10 @@ def release(
 ) -> dict:
     """Export `model`, evaluate the exported file on `test`, draw the plots and write the card; return it."""
     out_dir = Path(out_dir)
+    train, test = prepared.train, prepared.test
     class_names = [display_name(folder) for folder in train.class_folders]
     predictor = Predictor(model.eval(), class_names, *normalization, resize_size, crop_size)
-    threshold = evaluate.unknown_threshold(_valid_probabilities(predictor, valid_images), valid_labels)
+    threshold = evaluate.unknown_threshold(_valid_probabilities(predictor, prepared.valid_images), prepared.valid_labels)
 
     model_path = out_dir / f"{facts.name}.pt"
     export_predictor(predictor, model_path)
@@ -86,13 +82,13 @@ def release(
         "per_class_accuracy": report["per_class_accuracy"],
         "confusion_matrix": report["confusion_matrix"],
         "unknown_threshold": threshold,
-        "n_train": facts.n_train,
-        "n_valid": facts.n_valid,
+        "n_train": len(prepared.train_images),
+        "n_valid": len(prepared.valid_images),
         "n_test": len(test),
         "data_root": str(data_root),
         "trained_on": (
             f"{len(class_names)} of the 50 Udacity landmark classes, photos under {data_root}: "
-            f"{facts.n_train} train + {facts.n_valid} validation photos carved (stratified, seed {facts.seed}) "
+            f"{len(prepared.train_images)} train + {len(prepared.valid_images)} validation photos carved (stratified, seed {facts.seed}) "
             f"out of train/; tested on all {len(test)} photos of test/."
         ),
         "image_size": crop_size,
@@ -112,4 +108,5 @@ def release(
         **facts.extra,
     }
     write_json(out_dir / f"{facts.name}.json", card)
+    print(f"test accuracy {card['test_accuracy']:.2%} (top-3 {card['top3_accuracy']:.2%}) -> {model_path}")
     return card

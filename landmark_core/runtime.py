@@ -9,8 +9,14 @@ import torch
 
 
 def configure_torch() -> int:
-    """Use every CPU we are allowed (containers often allow fewer than os.cpu_count()); return the count."""
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Use every CPU we are allowed (containers often allow fewer than os.cpu_count()); return the count.
+
+    An explicit OMP_NUM_THREADS wins: on a machine shared with other jobs, fewer threads than cores is far
+    faster than threads that spin waiting for each other.
+    """
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    threads = max(1, int(requested)) if requested.isdigit() else allowed
     torch.set_num_threads(threads)
     # The product contract is a TorchScript file; torch's deprecation notice for jit is noise to users.
     warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")

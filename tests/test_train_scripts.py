@@ -1,0 +1,83 @@
+"""End to end on real photos: each training script trains briefly on a slice of the shared data,
+exports, and the exported file alone (a fresh process with only torch) classifies a real JPEG."""
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, needs_shared_data, subprocess_env
+
+SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
+
+
+@pytest.fixture(scope="module")
+def real_slice(tmp_path_factory) -> Path:
+    """12 train and 3 test photos of three real classes, linked (not copied) from the shared data."""
+    root = tmp_path_factory.mktemp("slice")
+    for split, count in (("train", 12), ("test", 3)):
+        for folder in SLICE_CLASSES:
+            (root / split / folder).mkdir(parents=True)
+            for photo in sorted((LANDMARKS / split / folder).glob("*.jpg"))[:count]:
+                (root / split / folder / photo.name).symlink_to(photo)
+    return root
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([PYTHON, script, *args], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def predict_in_fresh_process(model: Path, photo: Path) -> dict:
+    """Only torch, PIL and numpy: what a user of the .pt file needs, no landmark_core."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np, torch
+        from PIL import Image
+        model = torch.jit.load({str(model)!r})
+        image = torch.from_numpy(np.asarray(Image.open({str(photo)!r}).convert("RGB")).copy()).permute(2, 0, 1)
+        probabilities = model(image[None])[0]
+        assert "landmark_core" not in sys.modules
+        print(json.dumps({{"classes": model.class_names, "probabilities": probabilities.tolist()}}))
+        """
+    )
+    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, cwd="/", check=True)
+    return json.loads(done.stdout)
+
+
+@needs_shared_data
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("train_scratch.py", ["--epochs", "2", "--image-size", "64", "--batch-size", "16"]),
+        ("train_transfer.py", ["--epochs", "2", "--views", "1"]),
+    ],
+)
+def test_train_export_reload_predict(real_slice, tmp_path, script, extra):
+    name = script.removeprefix("train_").removesuffix(".py")
+    out = tmp_path / "out"
+    run_script(script, "--data-dir", str(real_slice), "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra)
+    card = json.loads((out / f"{name}.json").read_text())
+    assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
+    assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
+    assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
+    assert 0 <= card["test_accuracy"] <= 1 and set(card["per_class_accuracy"]) == set(card["classes"])
+    for plot in (f"{name}_curves.png", f"{name}_confusion.png"):
+        assert (out / plot).stat().st_size > 1000
+    result = predict_in_fresh_process(out / f"{name}.pt", EIFFEL_SAMPLE)
+    assert result["classes"] == card["classes"]
+    assert sum(result["probabilities"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_missing_data_folder_is_a_clear_message_not_a_traceback(tmp_path):
+    done = subprocess.run(
+        [PYTHON, "train_scratch.py", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert "expected" in done.stderr and "--download" in done.stderr
