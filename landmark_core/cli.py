@@ -12,7 +12,9 @@ from landmark_core.data import DOWNLOAD_DATA_DIR, DatasetError, default_data_dir
 from landmark_core.download import DownloadError, download_dataset
 
 
-def training_parser(description: str, epochs: int, batch_size: int, lr: float, image_size: int, name: str) -> argparse.ArgumentParser:
+def training_parser(
+    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
     parser.add_argument("--download", action="store_true", help=f"download the full 50-class set into {DOWNLOAD_DATA_DIR} first")
@@ -20,6 +22,7 @@ def training_parser(description: str, epochs: int, batch_size: int, lr: float, i
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
     parser.add_argument("--image-size", type=int, default=image_size, help="side of the square crop the model sees")
+    parser.add_argument("--patience", type=int, default=patience, help="stop after this many epochs without a better validation loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("assets/models"), help=f"where {name}.pt, {name}.json and plots go")
     parser.add_argument("--run-dir", type=Path, default=Path("runs") / name, help="checkpoints, history and caches")

@@ -57,3 +57,32 @@ def subprocess_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+# On CI every input a test needs must be there: a missing browser or photo folder fails instead of skipping.
+ON_CI = os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require(present: bool, reason: str) -> None:
+    """Skip the calling test (or fixture's tests) when `present` is false; on CI fail with `reason` instead."""
+    if not present:
+        if ON_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def app_models(tmp_path_factory) -> Path:
+    """The models in assets/models, with a small fixture model in any slot not yet trained."""
+    from app_server import shipped_or_fixture_models  # app_server imports this module: load it lazily
+
+    return shipped_or_fixture_models(tmp_path_factory.mktemp("app_models"))
+
+
+@pytest.fixture(scope="session")
+def shipped_app(tmp_path_factory, app_models):
+    """The app as shipped (app_models and its default gallery), shared by the tests that only send it requests."""
+    from app_server import start_app
+
+    server = start_app(tmp_path_factory, app_models)
+    yield server
+    server.stop()

@@ -4,77 +4,20 @@ Eiffel Tower photo is present."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
-from conftest import EIFFEL_SAMPLE, PYTHON, REPO, subprocess_env, synthetic_photo
+from app_server import start_app, synthetic_samples
+from conftest import EIFFEL_SAMPLE, REPO, synthetic_photo
 from landmark_core.samples import fill_samples, list_samples
 from test_inference import CLASSES, make_model_dir
 
-HOST = "127.0.0.1"
-START_TIMEOUT_S = 60
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    def __init__(self, models: Path, samples: Path, log: Path):
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}/"
-        self.log = log
-        self.models = models
-        command = [PYTHON, "app.py", "--host", HOST, "--port", str(self.port), "--models", str(models), "--samples", str(samples)]
-        env = subprocess_env() | {"OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-        env.pop("SPACE_ID", None)
-        env.pop("GRADIO_SERVER_NAME", None)
-        started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-        while time.perf_counter() - started < START_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise AssertionError(f"app.py exited with {self.process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise AssertionError(f"app.py did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-        self.start_seconds = time.perf_counter() - started
-        self.client = Client(self.url, verbose=False)
-
-    def predict(self, photo: Path, model: str = "scratch", k: int = 3):
-        return self.client.predict(handle_file(str(photo)), model, k, api_name="/predict")
-
-    def config(self) -> dict:
-        return httpx.get(self.url + "config", timeout=10).json()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start(tmp_path_factory, models: Path) -> Server:
-    samples = tmp_path_factory.mktemp("samples")
-    (samples / "16.Eiffel_Tower").mkdir()
-    synthetic_photo(0, seed=1).save(samples / "16.Eiffel_Tower" / "sample.jpg")
-    return Server(models, samples, tmp_path_factory.mktemp("logs") / "app.log")
+def start(tmp_path_factory, models: Path):
+    return start_app(tmp_path_factory, models, synthetic_samples(tmp_path_factory.mktemp("samples")))
 
 
 @pytest.fixture(scope="module")

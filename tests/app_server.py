@@ -1,0 +1,126 @@
+"""The app as its users run it, for tests that talk to it over HTTP: `python app.py` in a subprocess on a
+free loopback port, called through gradio_client (or driven by a browser).
+
+Also picks the models such a test runs against: the shipped ones in assets/models where present, and a
+small random-weight fixture model in any slot assets/models does not fill.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from gradio_client import Client, handle_file
+
+from conftest import PYTHON, REPO, subprocess_env, synthetic_photo
+from landmark_core import inference
+from test_inference import write_model
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 60
+REQUEST_TIMEOUT_S = 60
+SHIPPED_MODELS = REPO / "assets" / "models"
+# What a trained model leaves in assets/models besides the .pt: its card and its plots.
+MODEL_FILE_SUFFIXES = (".pt", ".json", "_curves.png", "_confusion.png")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def is_shipped(name: str) -> bool:
+    """Whether assets/models holds a trained `name` model (its .pt and its card)."""
+    return all((SHIPPED_MODELS / f"{name}{suffix}").is_file() for suffix in (".pt", ".json"))
+
+
+def shipped_or_fixture_models(folder: Path) -> Path:
+    """A model folder for the app: assets/models itself when it holds both models; else `folder`, where each
+    slot links the shipped files when present and otherwise gets a fixture model."""
+    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+        return SHIPPED_MODELS
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, name in enumerate(inference.MODEL_NAMES):
+        if not is_shipped(name):
+            write_model(folder, name, seed=seed)
+            continue
+        for suffix in MODEL_FILE_SUFFIXES:
+            if (SHIPPED_MODELS / f"{name}{suffix}").is_file():
+                (folder / f"{name}{suffix}").symlink_to(SHIPPED_MODELS / f"{name}{suffix}")
+    return folder
+
+
+def synthetic_samples(folder: Path) -> Path:
+    """A gallery of one synthetic photo, for apps that need no real samples."""
+    (folder / "16.Eiffel_Tower").mkdir(parents=True)
+    synthetic_photo(0, seed=1).save(folder / "16.Eiffel_Tower" / "sample.jpg")
+    return folder
+
+
+class Server:
+    """`python app.py --models MODELS [--samples SAMPLES]`; without samples the app picks its default gallery.
+
+    `threads` sets the app's OMP_NUM_THREADS (None: whatever this process has, unset included).
+    """
+
+    def __init__(self, models: Path, log: Path, samples: Path | None = None, threads: int | None = 1):
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}/"
+        self.log = log
+        self.models = models
+        command = [PYTHON, "app.py", "--host", HOST, "--port", str(self.port), "--models", str(models)]
+        if samples is not None:
+            command += ["--samples", str(samples)]
+        env = subprocess_env() | {"GRADIO_ANALYTICS_ENABLED": "False"}
+        if threads is not None:
+            env["OMP_NUM_THREADS"] = str(threads)
+        for variable in ("SPACE_ID", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
+            env.pop(variable, None)
+        started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        while time.perf_counter() - started < START_TIMEOUT_S:
+            if self.process.poll() is not None:
+                raise AssertionError(f"app.py exited with {self.process.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(self.url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise AssertionError(f"app.py did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+        self.start_seconds = time.perf_counter() - started
+        self.client = self.new_client()
+
+    def new_client(self) -> Client:
+        return Client(self.url, verbose=False)
+
+    def predict(self, photo: Path, model: str = "scratch", k: int = 3, client: Client | None = None, timeout: float = REQUEST_TIMEOUT_S):
+        """The /predict endpoint's JSON; an app error raises gradio_client's AppError, a hung worker TimeoutError."""
+        job = (client or self.client).submit(handle_file(str(photo)), model, k, api_name="/predict")
+        return job.result(timeout=timeout)
+
+    def config(self) -> dict:
+        return httpx.get(self.url + "config", timeout=10).json()
+
+    def props(self, elem_id: str) -> dict:
+        """The page's component with this elem_id, as the page receives it."""
+        return next(c["props"] for c in self.config()["components"] if c.get("props", {}).get("elem_id") == elem_id)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_app(tmp_path_factory, models: Path, samples: Path | None = None, threads: int | None = 1) -> Server:
+    """A Server with its log in a fresh temporary folder (samples None: the app's default gallery)."""
+    return Server(models, tmp_path_factory.mktemp("logs") / "app.log", samples, threads)

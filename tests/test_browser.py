@@ -1,0 +1,129 @@
+"""The page in a real browser: Debian's chromium, driven through Playwright, against `python app.py` with
+the shipped models (see the `shipped_app` fixture).
+
+Every test saves a full-page screenshot under artifacts/screenshots/. With UPDATE_SCREENSHOT=1 the upload
+test also refreshes docs/screenshot.png, the picture the README shows.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect, sync_playwright
+
+from app_server import is_shipped
+from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require
+from landmark_core import inference
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_MISSING = f"{CHROMIUM} is missing (apt-get install chromium chromium-driver)"
+if not CHROMIUM.is_file() and not ON_CI:  # on CI the browser fixture fails instead
+    pytest.skip(CHROMIUM_MISSING, allow_module_level=True)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+VIEWPORT = {"width": 1280, "height": 900}
+TIMEOUT_MS = 60_000  # the first prediction on a busy 2-core machine can take seconds
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+DOCS_SCREENSHOT = REPO / "docs" / "screenshot.png"
+DOCS_SCREENSHOT_MAX_BYTES = 300_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(CHROMIUM.is_file(), CHROMIUM_MISSING)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, shipped_app) -> Page:
+    """A fresh tab on the app: nothing classified yet."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(shipped_app.url)
+    expect(page.locator("#upload-image")).to_be_visible()
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def eiffel_photo() -> Path:
+    require(EIFFEL_SAMPLE is not None, f"no Eiffel Tower photo under {UDACITY_SAMPLES}/test/16.Eiffel_Tower")
+    return EIFFEL_SAMPLE
+
+
+def expected_eiffel_winner() -> str | re.Pattern:
+    """The shipped transfer model names the Eiffel Tower; a random-weight fixture just names something."""
+    return "Eiffel Tower" if is_shipped("transfer") else re.compile(r"\d+\.\d%")
+
+
+def shows_prediction(page: Page, winner: str | re.Pattern) -> None:
+    expect(page.locator("#winner")).to_contain_text(winner)
+    expect(page.locator("#top-k-plot img")).to_be_visible()
+    expect(page.locator("#latency")).to_contain_text("ms to decode and classify")
+
+
+def screenshot(page: Page, name: str) -> bytes:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def compact_png(png: bytes, limit: int = DOCS_SCREENSHOT_MAX_BYTES) -> bytes:
+    """The screenshot as a 256-colour PNG (a screenshot of a page loses little), fewer colours if still too big."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    for colours in (256, 128, 64):
+        buffer = io.BytesIO()
+        image.quantize(colours, method=Image.Quantize.MEDIANCUT).save(buffer, "PNG", optimize=True)
+        if buffer.tell() <= limit:
+            return buffer.getvalue()
+    raise AssertionError(f"the screenshot stays over {limit} bytes even with 64 colours")
+
+
+def test_upload_shows_the_chart_and_the_top_landmark(page, eiffel_photo):
+    page.locator("#upload-image input[type=file]").set_input_files(str(eiffel_photo))
+    shows_prediction(page, expected_eiffel_winner())
+    expect(page.locator("#upload-image img")).to_be_visible()
+    png = screenshot(page, "01-upload-prediction")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
+        DOCS_SCREENSHOT.write_bytes(compact_png(png))
+        stand_ins = [name for name in inference.MODEL_NAMES if not is_shipped(name)]
+        if stand_ins:
+            warnings.warn(f"{DOCS_SCREENSHOT} shows a test fixture as the {', '.join(stand_ins)} model: update it again once assets/models has it")
+
+
+def test_switching_model_classifies_again_with_the_other_model(page, eiffel_photo):
+    page.locator("#upload-image input[type=file]").set_input_files(str(eiffel_photo))
+    shows_prediction(page, expected_eiffel_winner())
+    page.get_by_text("The same answer as JSON").click()
+    answer = page.locator("#result-json")
+    expect(answer).to_contain_text('"transfer"')
+    chart_before = page.locator("#top-k-plot img").get_attribute("src")
+
+    page.locator("#model-radio input[value=scratch]").check()
+    expect(answer).to_contain_text('"scratch"')
+    expect(page.locator("#top-k-plot img")).not_to_have_attribute("src", chart_before)
+    shows_prediction(page, re.compile(r"\d+\.\d%|Not one of my landmarks"))
+    screenshot(page, "02-switched-to-scratch")
+
+
+def test_clicking_a_gallery_sample_classifies_it(page):
+    gallery = page.locator("#sample-gallery button.thumbnail-item")
+    expect(gallery.first).to_be_visible()
+    thumbnails = gallery.filter(has_text="Eiffel Tower")
+    require(thumbnails.count() > 0, "the app's gallery has no Eiffel Tower sample")
+    expect(page.locator("#winner")).to_have_text("")
+    thumbnails.first.click()
+    shows_prediction(page, expected_eiffel_winner())
+    expect(page.locator("#upload-image img")).to_be_visible()
+    screenshot(page, "03-gallery-sample")
