@@ -56,8 +56,7 @@ class LoadedModel:
     @property
     def command(self) -> str:
         """The command line that rebuilds this model (from its card)."""
-        command = self.card.get("command")
-        return command if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[self.name]
+        return _card_command(self.card, self.name)
 
     @property
     def title(self) -> str:
@@ -68,13 +67,19 @@ class LoadedModel:
         return f"{kind} ({architecture})" if architecture else kind
 
 
-def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
-    """The card's own command line when the card is readable, else the default training script."""
-    try:
-        command = json.loads((Path(model_dir) / f"{name}.json").read_text(encoding="utf-8")).get("command")
-    except (OSError, ValueError, AttributeError):
-        command = None
+def _card_command(card: object, name: str) -> str:
+    """The card's own command line when it has one, else the default training script."""
+    command = card.get("command") if isinstance(card, dict) else None
     return command if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
+
+
+def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
+    """The command that rebuilds `name`, read from its card when the card is readable."""
+    try:
+        card = json.loads((Path(model_dir) / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = None
+    return _card_command(card, name)
 
 
 def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
