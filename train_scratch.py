@@ -12,7 +12,7 @@ from landmark_core.training import FitConfig, fit
 
 def main() -> None:
     args = cli.training_parser(
-        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=128, patience=15, name="scratch"
+        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=15, name="scratch"
     ).parse_args()
     started = time.perf_counter()
     runtime.configure_torch()
