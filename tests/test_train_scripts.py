@@ -3,12 +3,11 @@ exports, and the exported file alone (a fresh process with only torch) classifie
 
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, needs_shared_data, subprocess_env
+from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, needs_shared_data, predict_in_fresh_process, subprocess_env
 
 SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
 
@@ -29,24 +28,6 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([PYTHON, script, *args], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-def predict_in_fresh_process(model: Path, photo: Path) -> dict:
-    """Only torch, PIL and numpy: what a user of the .pt file needs, no landmark_core."""
-    script = textwrap.dedent(
-        f"""
-        import json, sys
-        import numpy as np, torch
-        from PIL import Image
-        model = torch.jit.load({str(model)!r})
-        image = torch.from_numpy(np.asarray(Image.open({str(photo)!r}).convert("RGB")).copy()).permute(2, 0, 1)
-        probabilities = model(image[None])[0]
-        assert "landmark_core" not in sys.modules
-        print(json.dumps({{"classes": model.class_names, "probabilities": probabilities.tolist()}}))
-        """
-    )
-    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, cwd="/", check=True)
-    return json.loads(done.stdout)
 
 
 @needs_shared_data
