@@ -129,12 +129,6 @@ def attempt(what: str, measure: Callable[..., dict], *args) -> dict:
     return result
 
 
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    """p50/p95 the way evaluate.latency_ms reports them."""
-    ordered = sorted(values)
-    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
-
-
 def ratio(ours: float | None, baseline: float | None) -> float | None:
     return round(ours / baseline, 3) if ours is not None and baseline else None
 
@@ -524,7 +518,7 @@ def app_round_trips(models_dir: Path, photo: Path, workdir: Path, mode: Mode) ->
             if call >= mode.app_warmup:
                 client_ms.append((time.perf_counter() - started) * 1000)
                 server_ms.append(answer["milliseconds"])
-        return {"round_trip_ms": percentiles(client_ms), "server_predict_ms": percentiles(server_ms)}
+        return {"round_trip_ms": evaluate.percentiles(client_ms), "server_predict_ms": evaluate.percentiles(server_ms)}
 
     process, url, start_seconds = start_app(models_dir, photo, workdir)
     try:

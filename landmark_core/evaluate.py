@@ -67,5 +67,10 @@ def latency_ms(predictor: torch.nn.Module, file: Path, repeats: int = 30, warmup
         predictor(images.load_tensor(file, predictor.resize_size)[None])
         if run >= warmup:
             timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {"p50": round(statistics.median(timings), 2), "p95": round(timings[int(0.95 * (len(timings) - 1))], 2)}
+    return percentiles(timings)
+
+
+def percentiles(milliseconds: Sequence[float]) -> dict[str, float]:
+    """p50 (median) and p95 (nearest rank below), rounded to 0.01 ms."""
+    ordered = sorted(milliseconds)
+    return {"p50": round(statistics.median(ordered), 2), "p95": round(ordered[int(0.95 * (len(ordered) - 1))], 2)}
