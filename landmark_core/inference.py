@@ -24,13 +24,12 @@ from torch.nn import functional as F
 from landmark_core import images
 from landmark_core.files import atomic_path
 from landmark_core.places import place_for
+from landmark_core.predictor import CONTRACT
 
 # The only model files the app will ever load, and the command that rebuilds each when its card is unreadable.
 # A TorchScript file can run arbitrary code when loaded, so no other path is ever accepted.
 REBUILD_COMMANDS = {"scratch": "python train_scratch.py", "transfer": "python train_transfer.py"}
 MODEL_NAMES = tuple(REBUILD_COMMANDS)
-# What the Predictor contract promises; a .pt without these is not one of our models.
-_CONTRACT = ("class_names", "resize_size", "crop_size", "activation_map", "crop_box")
 # Heatmaps are drawn on a copy this large at most: plenty for a screen, cheap to blend.
 HEATMAP_MAX_SIDE = 640
 
@@ -96,7 +95,7 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
     except Exception as error:  # torch reports a bad archive as RuntimeError, ValueError or worse
         reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         raise ModelFileError(f"Model file {path} is corrupt or truncated ({reason}). Rebuild it with: {command}") from None
-    missing = [attribute for attribute in _CONTRACT if not hasattr(predictor, attribute)]
+    missing = [attribute for attribute in CONTRACT if not hasattr(predictor, attribute)]
     if missing:
         raise ModelFileError(f"{path} is not a Landmark Lens predictor (it lacks {', '.join(missing)}). Rebuild it with: {command}")
     try:

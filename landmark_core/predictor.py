@@ -1,7 +1,8 @@
 """The shipped artefact: eval preprocessing + model + softmax in one TorchScript module.
 
 Contract: `forward(x)` takes (N,3,H,W), uint8 or float in [0,1], any H and W, and returns (N,C) softmax
-probabilities; `class_names` lists the C display names. `torch.jit.load` alone reloads it.
+probabilities; `class_names` lists the C display names; `resize_size`, `crop_size`, `activation_map` and
+`crop_box` (the CONTRACT) are kept for the app's heatmap. `torch.jit.load` alone reloads it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from landmark_core.data import preprocess
 from landmark_core.files import atomic_path
 from landmark_core.models import class_activation_map
 
+CONTRACT = ("class_names", "resize_size", "crop_size", "activation_map", "crop_box")
+
 
 class Predictor(nn.Module):
     def __init__(
@@ -28,7 +31,9 @@ class Predictor(nn.Module):
         crop_size: int,
     ):
         super().__init__()
-        self.model = model.eval()
+        # Channels-last weights make oneDNN run every convolution in NHWC: measured on 2 cores, batch-1
+        # latency 9.7 -> 8.4 ms (transfer) and batch-32 throughput up 1.2-1.7x, same probabilities to 1e-6.
+        self.model = model.eval().to(memory_format=torch.channels_last)
         self.class_names: List[str] = list(class_names)
         self.resize_size = resize_size
         self.crop_size = crop_size
@@ -55,8 +60,12 @@ class Predictor(nn.Module):
 
 
 def export_predictor(predictor: Predictor, path: str | os.PathLike) -> torch.jit.ScriptModule:
-    """Script and save atomically, so an interrupted export never leaves a truncated .pt."""
-    scripted = torch.jit.script(predictor.eval())
+    """Script, freeze and save atomically, so an interrupted export never leaves a truncated .pt.
+
+    Freezing folds BatchNorm into the convolutions and inlines the weights as constants: a further 1.1-1.5x
+    on batches (benchmarks/run.py). It drops every attribute not named in CONTRACT.
+    """
+    scripted = torch.jit.freeze(torch.jit.script(predictor.eval()), preserved_attrs=list(CONTRACT))
     with atomic_path(path) as temporary:
         torch.jit.save(scripted, str(temporary))
     return scripted
