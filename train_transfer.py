@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     runtime.configure_torch()
-    resize_size = round(args.image_size * 256 / 224)
+    resize_size = data.decode_size(args.image_size)
     prepared = data.prepare(cli.data_root(args), resize_size, args.seed, args.run_dir)
     mean, std = backbones.NORMALIZE_MEAN, backbones.NORMALIZE_STD
 

@@ -346,7 +346,7 @@ def train_baseline(recipe: BaselineRecipe, data_dir: Path, ours: dict, workdir: 
     evaluate the exported file on test/ exactly as release() evaluates ours."""
     resize_size, image_size = ours["resize_size"], ours["image_size"]
     started = time.perf_counter()
-    prepared = data.prepare(data_dir, resize_size, recipe.fit_config.seed, cache_dir=None)
+    prepared = data.prepare(data_dir, data.decode_size(image_size), recipe.fit_config.seed, cache_dir=None)
     mean, std = recipe.normalization(prepared.train_images)
     plain = data.eval_transform(resize_size, image_size, mean, std)
     train_view = data.train_transform(image_size, mean, std) if recipe.augment else plain

@@ -101,6 +101,12 @@ class PreparedData:
     valid_labels: list[int]
 
 
+def decode_size(crop_size: int) -> int:
+    """The short side training photos are decoded at: larger than the crop by the course's 256:224, so random
+    crops keep some detail and the standard eval transform (resize 256, crop 224) has its pixels."""
+    return round(crop_size * 256 / 224)
+
+
 def prepare(root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, valid_fraction: float = 0.15) -> PreparedData:
     """Find both splits, carve validation out of train/ (never out of test/), decode train/ once."""
     train = find_images(root, "train")
