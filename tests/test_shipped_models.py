@@ -9,14 +9,7 @@ from conftest import EIFFEL_SAMPLE, LANDMARKS, REPO, predict_in_fresh_process, r
 from landmark_core import data, evaluate
 
 MODELS = REPO / "assets" / "models"
-
-
 NAMES = ["scratch", "transfer"]
-KNOWN_EIFFEL_MISS = pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the scratch CNN (90.9% on the shared test split) takes this official close-up of the "
-    "tower's leg for the Great Wall (0.60 vs 0.24 for Eiffel Tower); the transfer model gets it right",
-)
 
 
 def shipped(name: str):
@@ -25,7 +18,7 @@ def shipped(name: str):
     return path, json.loads(path.with_suffix(".json").read_text())
 
 
-@pytest.mark.parametrize("name", [pytest.param("scratch", marks=KNOWN_EIFFEL_MISS), "transfer"])
+@pytest.mark.parametrize("name", NAMES)
 def test_loads_with_only_torch_and_knows_the_eiffel_tower(name):
     require(EIFFEL_SAMPLE is not None, "the official Eiffel Tower sample photo is not in ../shared/data")
     path, card = shipped(name)
