@@ -15,7 +15,7 @@ def main() -> None:
         __doc__, epochs=80, batch_size=64, lr=3e-3, image_size=160, patience=15, name="scratch"
     ).parse_args()
     started = time.perf_counter()
-    runtime.configure_torch()
+    runtime.configure_torch(args.seed)
     prepared = data.prepare(cli.data_root(args), data.decode_size(args.image_size), args.seed, args.run_dir)
     # Evaluate the whole central square (short side resized to the crop), not the course's 224:256 crop:
     # random-resized-crop training shows landmarks larger than a tighter eval crop would (FixRes, Touvron et al.

@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=4, help="augmented views per training photo")
     args = parser.parse_args()
     started = time.perf_counter()
-    runtime.configure_torch()
+    runtime.configure_torch(args.seed)
     resize_size = data.decode_size(args.image_size)
     prepared = data.prepare(cli.data_root(args), resize_size, args.seed, args.run_dir)
     mean, std = backbones.NORMALIZE_MEAN, backbones.NORMALIZE_STD

@@ -350,6 +350,7 @@ def train_baseline(recipe: BaselineRecipe, data_dir: Path, ours: dict, workdir: 
     mean, std = recipe.normalization(prepared.train_images)
     plain = data.eval_transform(resize_size, image_size, mean, std)
     train_view = data.train_transform(image_size, mean, std) if recipe.augment else plain
+    torch.manual_seed(recipe.fit_config.seed)  # initial weights, as our scripts seed theirs
     model = recipe.model(len(prepared.train.class_folders), image_size)
     history = fit(
         model,

@@ -8,12 +8,15 @@ import warnings
 import torch
 
 
-def configure_torch() -> int:
+def configure_torch(seed: int | None = None) -> int:
     """Use every CPU we are allowed (containers often allow fewer than os.cpu_count()); return the count.
 
     An explicit OMP_NUM_THREADS wins: on a machine shared with other jobs, fewer threads than cores is far
-    faster than threads that spin waiting for each other.
+    faster than threads that spin waiting for each other. A `seed` seeds what is drawn before training's
+    per-epoch reseeding: a new model's initial weights.
     """
+    if seed is not None:
+        torch.manual_seed(seed)
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     requested = os.environ.get("OMP_NUM_THREADS", "")
     threads = max(1, int(requested)) if requested.isdigit() else allowed

@@ -54,6 +54,25 @@ def test_train_export_reload_predict(real_slice, tmp_path, script, extra):
     assert sum(result["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 
 
+@needs_shared_data
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("train_scratch.py", ["--epochs", "2", "--image-size", "32", "--batch-size", "16"]),
+        ("train_transfer.py", ["--epochs", "2", "--views", "1", "--image-size", "64"]),
+    ],
+)
+def test_the_same_seed_trains_the_same_model(real_slice, tmp_path, script, extra):
+    """The cards say "seed 0": rebuilding with it must retrace every epoch, initial weights included."""
+    histories = []
+    for attempt in ("first", "second"):
+        run_dir = tmp_path / attempt
+        run_script(script, "--data-dir", str(real_slice), "--out", str(run_dir / "out"), "--run-dir", str(run_dir), *extra)
+        history = json.loads((run_dir / "history.json").read_text())
+        histories.append([{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history])
+    assert histories[0] == histories[1]
+
+
 def test_missing_data_folder_is_a_clear_message_not_a_traceback(tmp_path):
     done = subprocess.run(
         [PYTHON, "train_scratch.py", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path)],
