@@ -63,7 +63,8 @@ def export_predictor(predictor: Predictor, path: str | os.PathLike) -> torch.jit
     """Script, freeze and save atomically, so an interrupted export never leaves a truncated .pt.
 
     Freezing folds BatchNorm into the convolutions and inlines the weights as constants: a further 1.1-1.5x
-    on batches (benchmarks/run.py). It drops every attribute not named in CONTRACT.
+    on batches of 32 (measured on 2 cores against the channels-last module). It drops every attribute not named
+    in CONTRACT.
     """
     scripted = torch.jit.freeze(torch.jit.script(predictor.eval()), preserved_attrs=list(CONTRACT))
     with atomic_path(path) as temporary:
