@@ -23,6 +23,9 @@ LAST_CHECKPOINT = "last.pt"
 BEST_WEIGHTS = "best.pt"
 HISTORY = "history.json"
 
+ONE_CYCLE = "one_cycle"  # AdamW; the lr warms up, then anneals every step: our recipes
+PLATEAU = "plateau"  # SGD with momentum; the lr halves after 2 epochs without a better validation loss: the course's
+
 
 @dataclass(frozen=True)
 class FitConfig:
@@ -33,6 +36,8 @@ class FitConfig:
     label_smoothing: float = 0.1
     patience: int = 8
     seed: int = 0
+    schedule: str = ONE_CYCLE
+    momentum: float = 0.5  # SGD's, for the PLATEAU schedule
 
 
 @dataclass
@@ -46,8 +51,20 @@ class EpochRecord:
     seconds: float
 
 
-def _run_epoch(model, loader, loss_fn, optimizer=None, scheduler=None, progress: str = "") -> tuple[float, float]:
-    """One pass over `loader`; trains when an optimizer is given. Returns (mean loss, accuracy)."""
+def _optimizer_and_scheduler(model: nn.Module, config: FitConfig, steps_per_epoch: int):
+    if config.schedule == PLATEAU:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    if config.schedule != ONE_CYCLE:
+        raise ValueError(f"unknown schedule {config.schedule!r}: use {ONE_CYCLE!r} or {PLATEAU!r}")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15)
+    return optimizer, scheduler
+
+
+def _run_epoch(model, loader, loss_fn, optimizer=None, step_scheduler=None, progress: str = "") -> tuple[float, float]:
+    """One pass over `loader`; trains when an optimizer is given, stepping `step_scheduler` (if any) after every
+    batch. Returns (mean loss, accuracy)."""
     training = optimizer is not None
     model.train(training)
     total_loss, correct, seen = 0.0, 0, 0
@@ -60,7 +77,8 @@ def _run_epoch(model, loader, loss_fn, optimizer=None, scheduler=None, progress:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                scheduler.step()
+                if step_scheduler is not None:
+                    step_scheduler.step()
             total_loss += loss.item() * len(targets)
             correct += (logits.argmax(1) == targets).sum().item()
             seen += len(targets)
@@ -88,10 +106,8 @@ def fit(
     shuffle = torch.Generator()
     train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=shuffle, drop_last=len(train_set) > config.batch_size)
     valid_loader = DataLoader(valid_set, batch_size=config.batch_size * 2)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=config.epochs * len(train_loader), pct_start=0.15
-    )
+    optimizer, scheduler = _optimizer_and_scheduler(model, config, len(train_loader))
+    per_epoch = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     history: list[EpochRecord] = []
     best_loss, best_epoch = math.inf, 0
@@ -114,9 +130,12 @@ def fit(
         started = time.perf_counter()
         torch.manual_seed(config.seed * 1000 + epoch)
         shuffle.manual_seed(config.seed * 1000 + epoch)
-        lr = scheduler.get_last_lr()[0]
-        train_loss, train_accuracy = _run_epoch(model, train_loader, loss_fn, optimizer, scheduler, f"epoch {epoch} train")
+        lr = optimizer.param_groups[0]["lr"]
+        step_scheduler = None if per_epoch else scheduler
+        train_loss, train_accuracy = _run_epoch(model, train_loader, loss_fn, optimizer, step_scheduler, f"epoch {epoch} train")
         valid_loss, valid_accuracy = _run_epoch(model, valid_loader, loss_fn, progress=f"epoch {epoch} valid")
+        if per_epoch:
+            scheduler.step(valid_loss)
         record = EpochRecord(epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, lr, time.perf_counter() - started)
         history.append(record)
         if valid_loss < best_loss:

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from conftest import PYTHON, make_image_folders, subprocess_env
-from landmark_core.training import HISTORY, LAST_CHECKPOINT, FitConfig, fit
+from landmark_core.training import HISTORY, LAST_CHECKPOINT, PLATEAU, FitConfig, fit
 
 
 def blobs(n: int, seed: int) -> TensorDataset:
@@ -58,6 +58,25 @@ def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
     for uninterrupted, continued in zip(full, resumed):
         assert continued.train_loss == pytest.approx(uninterrupted.train_loss, rel=1e-5)
         assert continued.valid_loss == pytest.approx(uninterrupted.valid_loss, rel=1e-5)
+
+
+def test_plateau_schedule_halves_the_lr_when_validation_stalls(tmp_path):
+    """The course's recipe (SGD, lr halved after 2 epochs without a better validation loss) also learns, and its
+    lr only ever stays or halves from one epoch to the next."""
+    torch.manual_seed(0)
+    valid_noise = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    config = FitConfig(epochs=12, batch_size=16, lr=0.05, weight_decay=0.0, patience=12, seed=0, schedule=PLATEAU, momentum=0.5)
+    stalled = fit(linear_model(), blobs(128, 0), valid_noise, tmp_path / "stalled", config)
+    lrs = [record.lr for record in stalled]
+    assert lrs[0] == 0.05 and lrs[-1] < 0.05
+    assert all(later in (earlier, earlier / 2) for earlier, later in zip(lrs, lrs[1:]))
+    learned = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "learned", config)
+    assert learned[-1].valid_accuracy > 0.9
+
+
+def test_unknown_schedule_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown schedule 'cosine'"):
+        fit(linear_model(), blobs(32, 0), blobs(16, 1), tmp_path, FitConfig(epochs=1, schedule="cosine"))
 
 
 def test_early_stopping_when_validation_stops_improving(tmp_path):
