@@ -16,7 +16,7 @@ Measures, on this machine and in this one run:
   4. the app's end-to-end /predict time through gradio_client, and the app's peak memory;
 then prints a table and PASS/FAIL lines for the product's targets, and writes everything to --out as JSON.
 
-Modes: the default runs the full recipes (42 min on 2 idle cores); --quick trims the epochs (under
+Modes: the default runs the full recipes (54 min on 2 idle cores); --quick trims the epochs (under
 10 min; its training-time and accuracy comparisons are indicative only); --smoke is the smallest run, for tests.
 Progress goes to stderr, the report to stdout.
 """
@@ -24,6 +24,7 @@ Progress goes to stderr, the report to stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -381,13 +382,14 @@ def train_baseline(recipe: BaselineRecipe, data_dir: Path, ours: dict, workdir: 
     train_view = plain if recipe.train_view is None else recipe.train_view(image_size, mean, std)
     torch.manual_seed(recipe.fit_config.seed)  # initial weights, as our scripts seed theirs
     model = recipe.model(len(prepared.train.class_folders), image_size)
-    history = fit(
-        model,
-        data.TensorImageDataset(prepared.train_images, prepared.train_labels, train_view),
-        data.TensorImageDataset(prepared.valid_images, prepared.valid_labels, plain),
-        workdir / f"{recipe.name}_run",
-        recipe.fit_config,
-    )
+    with contextlib.redirect_stdout(sys.stderr):  # fit's epoch lines are progress; stdout keeps only the report
+        history = fit(
+            model,
+            data.TensorImageDataset(prepared.train_images, prepared.train_labels, train_view),
+            data.TensorImageDataset(prepared.valid_images, prepared.valid_labels, plain),
+            workdir / f"{recipe.name}_run",
+            recipe.fit_config,
+        )
     train_seconds = time.perf_counter() - started
     class_names = [display_name(folder) for folder in prepared.train.class_folders]
     path = workdir / f"{recipe.name}.pt"

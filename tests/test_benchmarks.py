@@ -78,6 +78,7 @@ def test_results_json_has_every_measurement(smoke_run):
 
 def test_report_is_printed(smoke_run):
     done, _ = smoke_run
+    assert done.stdout.startswith("# Landmark Lens benchmark (smoke)")  # progress, fit's epoch lines too, go to stderr
     for heading in ("Accuracy of the shipped predictors", "Our recipes vs the course's", "Speed of the shipped predictors", "App end to end", "Targets"):
         assert heading in done.stdout, heading
     for row in ("scratch ours/course_recipe", "scratch ours/course_cnn_our_recipe", "transfer ours/frozen_linear"):
