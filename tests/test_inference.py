@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from conftest import synthetic_photo
@@ -264,6 +265,31 @@ def test_top_k_bars_draws_the_threshold():
     rows = {tick.get_text(): y for tick, y in zip(axes.get_yticklabels(), axes.get_yticks())}
     assert rows["A"] > rows["B"]  # best on top
     assert any(line.get_xdata()[0] == pytest.approx(40) for line in axes.get_lines())
+
+
+@pytest.mark.parametrize(
+    "labels, title, threshold",
+    [
+        (["Death Valley National Park"], "Transfer (EfficientNet-Lite0) · top 1", 0.85),
+        (["A", "Prague Astronomical Clock", "B"], "Scratch (ScratchCNN) · top 3", None),
+        (["Taj Mahal", "B"], "", 0.5),
+    ],
+)
+def test_top_k_bars_keeps_every_text_inside_the_figure(labels, title, threshold):
+    """The margins are computed, not found by tight_layout: no label, title or note may be cut off."""
+    figure = plots.top_k_bars(labels, [1 / len(labels)] * len(labels), title, threshold=threshold)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # places the axis label below the tick labels
+    renderer = canvas.get_renderer()
+    frame = figure.bbox
+    axes = figure.axes[0]
+    low, high = axes.get_xlim()
+    x_ticks = [label for label, x in zip(axes.get_xticklabels(), axes.get_xticks()) if low <= x <= high]  # the drawn ones
+    texts = [*axes.get_yticklabels(), *x_ticks, axes.xaxis.label, axes.title, *axes.texts]
+    assert len(texts) > len(labels) + 3
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text.get_text()
 
 
 def test_warm_up_runs_both_exported_methods(model):
