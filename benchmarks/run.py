@@ -759,7 +759,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     mode = MODES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.perf_counter()
-    runtime.configure_torch()  # the threads the app and the training scripts use
+    runtime.configure_torch()  # the training scripts' threads; the speed section also times the app's one thread
     log(mode.note)
     results: dict = {"mode": mode.name, "mode_note": mode.note, "machine": machine_facts()}
     results["settings"] = {

@@ -8,8 +8,13 @@ import warnings
 import torch
 
 
-def configure_torch(seed: int | None = None) -> int:
-    """Use every CPU we are allowed (containers often allow fewer than os.cpu_count()); return the count.
+def allowed_cpus() -> int:
+    """The CPUs this process may run on (containers often allow fewer than os.cpu_count())."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def configure_torch(seed: int | None = None, threads: int | None = None) -> int:
+    """Give torch `threads` threads (default: every allowed CPU, for one job at a time); return the count.
 
     An explicit OMP_NUM_THREADS wins: on a machine shared with other jobs, fewer threads than cores is far
     faster than threads that spin waiting for each other. A `seed` seeds what is drawn before training's
@@ -17,9 +22,8 @@ def configure_torch(seed: int | None = None) -> int:
     """
     if seed is not None:
         torch.manual_seed(seed)
-    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     requested = os.environ.get("OMP_NUM_THREADS", "")
-    threads = max(1, int(requested)) if requested.isdigit() else allowed
+    threads = max(1, int(requested)) if requested.isdigit() else (threads or allowed_cpus())
     torch.set_num_threads(threads)
     # The product contract is a TorchScript file; torch's deprecation notice for jit is noise to users.
     warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")

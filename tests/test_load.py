@@ -2,7 +2,8 @@
 the two models (the shipped ones where present). No request may fail; the figures go to
 artifacts/load_test.json and the test's output.
 
-The app runs with this process's OMP_NUM_THREADS (unset: every allowed core, as deployed), so run it as
+The app runs with this process's OMP_NUM_THREADS (unset: as deployed, one thread per prediction and one
+prediction per core), so run it as
 `python -m pytest -m slow tests/test_load.py` for figures that mean something.
 """
 
