@@ -16,7 +16,7 @@ Measures, on this machine and in this one run:
   4. the app's end-to-end /predict time through gradio_client, and the app's peak memory;
 then prints a table and PASS/FAIL lines for the product's targets, and writes everything to --out as JSON.
 
-Modes: the default runs the full recipes (54 min on 2 idle cores); --quick trims the epochs (under
+Modes: the default runs the full recipes (56 min on 2 idle cores); --quick trims the epochs (under
 10 min; its training-time and accuracy comparisons are indicative only); --smoke is the smallest run, for tests.
 Progress goes to stderr, the report to stdout.
 """
