@@ -11,12 +11,13 @@ from torch.utils.data import TensorDataset
 from landmark_core import backbones, cli, data, runtime
 from landmark_core.features import augmented_features
 from landmark_core.models import TransferNet
+from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
 from landmark_core.training import FitConfig, fit
 
 
 def main() -> None:
-    parser = cli.training_parser(__doc__, epochs=30, batch_size=256, lr=1e-2, image_size=224, patience=8, name="transfer")
+    parser = cli.training_parser(__doc__, epochs=30, batch_size=256, lr=1e-2, image_size=224, patience=8, name="transfer", accept=0.97)
     parser.add_argument("--backbone", choices=sorted(backbones.BACKBONES), default="efficientnet_lite0")
     parser.add_argument("--views", type=int, default=4, help="augmented views per training photo")
     args = parser.parse_args()
@@ -24,19 +25,20 @@ def main() -> None:
     runtime.configure_torch(args.seed)
     resize_size = data.decode_size(args.image_size)
     prepared = data.prepare(cli.data_root(args), resize_size, args.seed, args.run_dir)
+    negatives = cli.negatives(args, resize_size)
     mean, std = backbones.NORMALIZE_MEAN, backbones.NORMALIZE_STD
 
-    model = TransferNet(backbones.load_backbone(args.backbone), len(prepared.train.class_folders)).eval()
+    (train_images, train_labels), (valid_images, valid_labels), outputs = training_splits(prepared, negatives)
+    model = TransferNet(backbones.load_backbone(args.backbone), outputs).eval()
     plain = data.eval_transform(resize_size, args.image_size, mean, std)
     augment = data.train_transform(args.image_size, mean, std)
-    key = data.fingerprint(prepared.train.files, args.backbone, args.image_size, args.views, args.seed)
+    sources = prepared.train.files + (negatives.files if negatives is not None else [])
+    key = data.fingerprint(sources, args.backbone, args.image_size, args.views, args.seed)
     train_features = augmented_features(
-        model.backbone, prepared.train_images, prepared.train_labels, plain, augment, args.views, args.seed,
-        args.run_dir / f"features-train-{key}.pt",
+        model.backbone, train_images, train_labels, plain, augment, args.views, args.seed, args.run_dir / f"features-train-{key}.pt"
     )
     valid_features = augmented_features(
-        model.backbone, prepared.valid_images, prepared.valid_labels, plain, augment, 0, args.seed,
-        args.run_dir / f"features-valid-{key}.pt",
+        model.backbone, valid_images, valid_labels, plain, augment, 0, args.seed, args.run_dir / f"features-valid-{key}.pt"
     )
     # The head shares its layers with `model`, so training it on cached features trains the model.
     head = nn.Sequential(model.dropout, model.classifier)
@@ -57,7 +59,7 @@ def main() -> None:
         history=[vars(record) for record in history],
         extra={"fit_config": vars(config), "backbone": args.backbone, "augmented_views": args.views},
     )
-    release(model, facts, prepared, (mean, std), resize_size, args.image_size, args.out)
+    release(model, facts, prepared, negatives, (mean, std), resize_size, args.image_size, args.accept, args.out)
 
 
 if __name__ == "__main__":

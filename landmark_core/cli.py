@@ -10,10 +10,11 @@ from typing import Callable
 
 from landmark_core.data import DOWNLOAD_DATA_DIR, DatasetError, default_data_dir
 from landmark_core.download import DownloadError, download_dataset
+from landmark_core.negatives import OTHER_LANDMARKS_DIR, Negatives, prepare_negatives
 
 
 def training_parser(
-    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str
+    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str, accept: float
 ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
@@ -24,6 +25,15 @@ def training_parser(
     parser.add_argument("--image-size", type=int, default=image_size, help="side of the square crop the model sees")
     parser.add_argument("--patience", type=int, default=patience, help="stop after this many epochs without a better validation loss")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--negatives", type=Path, default=OTHER_LANDMARKS_DIR,
+        help="photos of other landmarks (<dir>/<landmark>/*.jpg), learnt as \"none of these\"; split by landmark "
+        "into train/valid/test. A folder that does not exist means none",
+    )
+    parser.add_argument(
+        "--accept", type=float, default=accept,
+        help="operating point: the unknown threshold keeps this share of the known validation photos",
+    )
     parser.add_argument("--out", type=Path, default=Path("assets/models"), help=f"where {name}.pt, {name}.json and plots go")
     parser.add_argument("--run-dir", type=Path, default=Path("runs") / name, help="checkpoints, history and caches")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
@@ -46,6 +56,14 @@ def data_root(args: argparse.Namespace) -> Path:
             f"Run with --download to fetch the full set, or pass --data-dir."
         )
     return root
+
+
+def negatives(args: argparse.Namespace, short_side: int) -> Negatives | None:
+    """The --negatives photos decoded and split by landmark, or None (with a note) when the folder is absent."""
+    if not args.negatives.is_dir():
+        print(f"note: no other-landmark photos at {args.negatives}: training without \"none of these\".", file=sys.stderr)
+        return None
+    return prepare_negatives(args.negatives, short_side, args.seed, args.run_dir)
 
 
 def run(main: Callable[[], object]) -> None:

@@ -1,4 +1,4 @@
-"""Measuring a predictor: accuracy (overall, top-3, per class, confusion), its "unknown" threshold, latency.
+"""Measuring a predictor: accuracy (overall, top-3, per class, confusion) and latency (open set: openset.py).
 
 Images are decoded exactly as the app decodes them, so a card's numbers are what a user gets.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -18,13 +18,18 @@ from landmark_core import images
 
 
 @torch.inference_mode()
-def predict_files(predictor: torch.nn.Module, files: Sequence[Path], desc: str = "evaluate") -> Tensor:
-    """(N, C) probabilities, one photo at a time as the app sees them."""
-    rows = [
-        predictor(images.load_tensor(file, predictor.resize_size)[None])[0]
-        for file in tqdm(files, desc=desc, unit="img", leave=False)
-    ]
-    return torch.stack(rows)
+def predict_files(predictor: torch.nn.Module, files: Sequence[Path], desc: str = "evaluate") -> tuple[Tensor, Tensor]:
+    """(N, C) probabilities and (N,) known scores, one photo at a time as the app sees them."""
+    return predict_images(predictor, (images.load_tensor(file, predictor.resize_size) for file in files), len(files), desc)
+
+
+@torch.inference_mode()
+def predict_images(predictor: torch.nn.Module, tensors: Iterable[Tensor], total: int | None = None, desc: str = "evaluate") -> tuple[Tensor, Tensor]:
+    """`predict_files` for images already decoded to uint8 (3,H,W) tensors."""
+    rows = [predictor.classify(tensor[None]) for tensor in tqdm(tensors, desc=desc, total=total, unit="img", leave=False)]
+    if not rows:
+        return torch.zeros(0, len(predictor.class_names)), torch.zeros(0)
+    return torch.cat([row[0] for row in rows]), torch.cat([row[1] for row in rows])
 
 
 def accuracy_report(probabilities: Tensor, labels: Sequence[int], class_names: Sequence[str]) -> dict:
@@ -44,18 +49,6 @@ def accuracy_report(probabilities: Tensor, labels: Sequence[int], class_names: S
         "per_class_accuracy": per_class,
         "confusion_matrix": confusion.tolist(),
     }
-
-
-def unknown_threshold(probabilities: Tensor, labels: Sequence[int], keep: float = 0.95) -> float:
-    """The top-1 probability below which the app says "not one of my landmarks".
-
-    Chosen on validation data so that `keep` of the correctly classified photos stay above it: the app then
-    hedges on few real landmarks, while photos unlike any class (low, spread-out probabilities) fall below.
-    """
-    top = probabilities.max(1)
-    correct = top.indices == torch.as_tensor(labels)
-    confidences = top.values[correct] if correct.any() else top.values
-    return round(torch.quantile(confidences, 1.0 - keep).item(), 4)
 
 
 @torch.inference_mode()

@@ -1,14 +1,16 @@
 """The shipped artefact: eval preprocessing + model + softmax in one TorchScript module.
 
 Contract: `forward(x)` takes (N,3,H,W), uint8 or float in [0,1], any H and W, and returns (N,C) softmax
-probabilities; `class_names` lists the C display names; `resize_size`, `crop_size`, `activation_map` and
-`crop_box` (the CONTRACT) are kept for the app's heatmap. `torch.jit.load` alone reloads it.
+probabilities over the C real landmarks in `class_names`. Open set: `known_score(x)` returns (N,) in [0,1], and a
+photo is "not one of my landmarks" when it is below `unknown_threshold`; `classify(x)` returns both from one pass
+(what the app calls). `resize_size`, `crop_size`, `activation_map` and `crop_box` are kept for the app's heatmap.
+`torch.jit.load` alone reloads it, with the same decision as the app.
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -16,8 +18,12 @@ from torch import Tensor, nn
 from landmark_core.data import preprocess
 from landmark_core.files import atomic_path
 from landmark_core.models import class_activation_map
+from landmark_core.openset import FAMILIARITY_MARGIN, familiarity, known_probabilities, known_score
 
-CONTRACT = ("class_names", "resize_size", "crop_size", "activation_map", "crop_box")
+CONTRACT = (
+    "class_names", "unknown_threshold", "known_score", "classify", "pooled",
+    "resize_size", "crop_size", "activation_map", "crop_box",
+)
 
 
 class Predictor(nn.Module):
@@ -25,24 +31,51 @@ class Predictor(nn.Module):
         self,
         model: nn.Module,
         class_names: Sequence[str],
+        *,
         mean: Sequence[float],
         std: Sequence[float],
         resize_size: int,
         crop_size: int,
+        unknown_threshold: float = 0.0,
     ):
+        """`model` outputs one logit per class name, plus optionally a last "none of these" logit (open-set
+        training); `unknown_threshold` is usually set after validation, before export."""
         super().__init__()
         # Channels-last weights make oneDNN run every convolution in NHWC: measured on 2 cores, batch-1
         # latency 9.7 -> 8.4 ms (transfer) and batch-32 throughput up 1.2-1.7x, same probabilities to 1e-6.
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.class_names: List[str] = list(class_names)
+        self.unknown_threshold = float(unknown_threshold)
         self.resize_size = resize_size
         self.crop_size = crop_size
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32))
         self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32))
+        # Familiarity (see openset): set by `calibrate_familiarity`; empty prototypes leave it out.
+        self.register_buffer("prototypes", torch.zeros(0))
+        self.familiarity_floor = 0.0
+        self.familiarity_margin = FAMILIARITY_MARGIN
 
     def forward(self, x: Tensor) -> Tensor:
-        x = preprocess(x, self.resize_size, self.crop_size, self.mean, self.std)
-        return torch.softmax(self.model(x), dim=1)
+        return self.classify(x)[0]
+
+    @torch.jit.export
+    def pooled(self, x: Tensor) -> Tensor:
+        """(N,D) globally pooled features: what the classifier reads."""
+        return self.model.features(preprocess(x, self.resize_size, self.crop_size, self.mean, self.std)).mean((2, 3))
+
+    @torch.jit.export
+    def classify(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """(probabilities over the landmarks (N,C), known score (N,)) from one pass of the network."""
+        features = self.pooled(x)
+        logits = self.model.classifier(features)  # the model's dropout is the identity in eval mode
+        num_known = len(self.class_names)
+        score = known_score(logits, num_known) * familiarity(features, self.prototypes, self.familiarity_floor, self.familiarity_margin)
+        return known_probabilities(logits, num_known), score
+
+    @torch.jit.export
+    def known_score(self, x: Tensor) -> Tensor:
+        """(N,) in [0,1]: how much the photo looks like any of the landmarks at all (see landmark_core.openset)."""
+        return self.classify(x)[1]
 
     @torch.jit.export
     def activation_map(self, x: Tensor, class_index: int) -> Tensor:

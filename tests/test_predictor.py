@@ -14,7 +14,7 @@ CLASSES = ["Eiffel Tower", "Taj Mahal", "Stonehenge"]
 
 def make_predictor() -> Predictor:
     torch.manual_seed(0)
-    return Predictor(ScratchCNN(len(CLASSES)), CLASSES, [0.5, 0.45, 0.4], [0.25, 0.25, 0.25], 73, 64)
+    return Predictor(ScratchCNN(len(CLASSES)), CLASSES, mean=[0.5, 0.45, 0.4], std=[0.25, 0.25, 0.25], resize_size=73, crop_size=64)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (37, 200), (120, 90)])

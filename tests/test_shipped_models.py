@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from conftest import EIFFEL_SAMPLE, LANDMARKS, REPO, predict_in_fresh_process, require
-from landmark_core import data, evaluate
+from conftest import EIFFEL_SAMPLE, LANDMARKS, REPO, SHARED_DATA, predict_in_fresh_process, require
+from landmark_core import data, evaluate, images, negatives
 
 MODELS = REPO / "assets" / "models"
 NAMES = ["scratch", "transfer"]
@@ -34,11 +34,37 @@ def test_card_accuracy_matches_a_fresh_evaluation(name):
     path, card = shipped(name)
     predictor = torch.jit.load(str(path))
     test = data.find_images(LANDMARKS, "test")
-    report = evaluate.accuracy_report(evaluate.predict_files(predictor, test.files), test.labels, card["classes"])
+    probabilities, known_scores = evaluate.predict_files(predictor, test.files)
+    report = evaluate.accuracy_report(probabilities, test.labels, card["classes"])
     assert card["n_test"] == len(test)
     assert report["accuracy"] == card["test_accuracy"]
     assert report["top3_accuracy"] == card["top3_accuracy"]
     assert report["per_class_accuracy"] == card["per_class_accuracy"]
+    accepted = (known_scores >= predictor.unknown_threshold).double().mean().item()
+    assert round(accepted, 4) == card["open_set"]["known_accepted"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_official_unknown_samples_are_rejected(name):
+    """Golden Gate Bridge, Soreq Cave and Atomium: official photos of landmarks these models were not taught."""
+    path, card = shipped(name)
+    predictor = torch.jit.load(str(path))
+    unknown = negatives.unknown_class_files(SHARED_DATA / "udacity_samples" / "test", card["classes"])
+    require(len(unknown) == 3, "the official Golden Gate, Soreq Cave and Atomium samples are not in ../shared/data")
+    with torch.inference_mode():
+        scores = {file.parent.name: predictor.known_score(images.load_tensor(file, predictor.resize_size)[None]).item() for file in unknown}
+    assert all(score < predictor.unknown_threshold for score in scores.values()), (scores, predictor.unknown_threshold)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_states_the_open_set_protocol(name):
+    _, card = shipped(name)
+    open_set = card["open_set"]
+    split = open_set["landmark_split"]
+    assert not set(split["test"]) & (set(split["train"]) | set(split["valid"]))
+    assert open_set["threshold"] == card["unknown_threshold"] and "validation" in open_set["operating_point"]
+    for group in ("held-out landmarks", "official unknown samples", "everyday photos"):
+        assert 0.5 <= open_set["unknown"][group]["auroc"] <= 1 and 0 <= open_set["unknown"][group]["rejected"] <= 1
 
 
 @pytest.mark.parametrize("name", NAMES)

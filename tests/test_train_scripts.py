@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, needs_shared_data, predict_in_fresh_process, subprocess_env
+from landmark_core.negatives import OTHER_LANDMARKS_DIR
 
 SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
 
@@ -21,6 +22,17 @@ def real_slice(tmp_path_factory) -> Path:
             (root / split / folder).mkdir(parents=True)
             for photo in sorted((LANDMARKS / split / folder).glob("*.jpg"))[:count]:
                 (root / split / folder / photo.name).symlink_to(photo)
+    return root
+
+
+@pytest.fixture(scope="module")
+def negatives_slice(tmp_path_factory) -> Path:
+    """3 photos each of 9 other landmarks (linked): enough for the by-landmark split of 4 test, 4 valid, 1 train."""
+    root = tmp_path_factory.mktemp("negatives")
+    for landmark in sorted(p for p in OTHER_LANDMARKS_DIR.iterdir() if p.is_dir())[:9]:
+        (root / landmark.name).mkdir()
+        for photo in sorted(landmark.glob("*.jpg"))[:3]:
+            (root / landmark.name / photo.name).symlink_to(photo)
     return root
 
 
@@ -38,11 +50,17 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
         ("train_transfer.py", ["--epochs", "2", "--views", "1"]),
     ],
 )
-def test_train_export_reload_predict(real_slice, tmp_path, script, extra):
+def test_train_export_reload_predict(real_slice, negatives_slice, tmp_path, script, extra):
     name = script.removeprefix("train_").removesuffix(".py")
     out = tmp_path / "out"
-    run_script(script, "--data-dir", str(real_slice), "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra)
+    run_script(
+        script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra
+    )
     card = json.loads((out / f"{name}.json").read_text())
+    open_set = card["open_set"]
+    assert open_set["unknown"]["held-out landmarks"]["photos"] == 12 and len(open_set["landmark_split"]["test"]) == 4
+    assert 0 <= open_set["known_accepted"] <= 1 and open_set["threshold"] == card["unknown_threshold"]
+    assert {"validation landmarks", "official unknown samples", "everyday photos"} <= set(open_set["unknown"])
     assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
     assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
     assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
@@ -62,12 +80,14 @@ def test_train_export_reload_predict(real_slice, tmp_path, script, extra):
         ("train_transfer.py", ["--epochs", "2", "--views", "1", "--image-size", "64"]),
     ],
 )
-def test_the_same_seed_trains_the_same_model(real_slice, tmp_path, script, extra):
+def test_the_same_seed_trains_the_same_model(real_slice, negatives_slice, tmp_path, script, extra):
     """The cards say "seed 0": rebuilding with it must retrace every epoch, initial weights included."""
     histories = []
     for attempt in ("first", "second"):
         run_dir = tmp_path / attempt
-        run_script(script, "--data-dir", str(real_slice), "--out", str(run_dir / "out"), "--run-dir", str(run_dir), *extra)
+        run_script(
+            script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--out", str(run_dir / "out"), "--run-dir", str(run_dir), *extra
+        )
         history = json.loads((run_dir / "history.json").read_text())
         histories.append([{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history])
     assert histories[0] == histories[1]

@@ -1,0 +1,118 @@
+"""Photos of places the models must *not* recognise: famous landmarks outside the 50, split by landmark.
+
+The folder holds one sub-folder per landmark (`other_landmarks/<landmark>/*.jpg`). A landmark's photos are
+never split between training and evaluation: a rejection rate is only honest on landmarks the model never
+saw, so the split is by landmark (seeded), into landmarks to train on, to validate on and to test on.
+Official photos of Udacity classes a model does not know (a 7-class model meets Golden Gate, Soreq Cave and
+Atomium among the official samples) are unknown landmarks too; `unknown_class_files` finds them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from landmark_core.data import IMAGE_SUFFIXES, SHARED_DATA_DIR, PreparedData, decode_images
+from landmark_core.places import display_name
+
+OTHER_LANDMARKS_DIR = SHARED_DATA_DIR.parent / "other_landmarks"
+UDACITY_SAMPLES_DIR = SHARED_DATA_DIR.parent / "udacity_samples"
+
+
+@dataclass(frozen=True)
+class LandmarkSplit:
+    """Which negative landmarks each stage may see; no landmark is in two lists."""
+
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def list_landmarks(root: str | os.PathLike) -> list[str]:
+    """The landmark folders under `root` that hold images, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and _images_in(entry))
+
+
+def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_test: int = 4) -> LandmarkSplit:
+    """A seeded partition of whole landmarks into train / valid / test (test first, then valid, the rest trains)."""
+    names = sorted(landmarks)
+    if len(names) < n_valid + n_test + 1:
+        raise ValueError(f"{len(names)} negative landmarks cannot be split into {n_test} test, {n_valid} valid and some to train on.")
+    order = [names[i] for i in torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()]
+    return LandmarkSplit(train=sorted(order[n_test + n_valid :]), valid=sorted(order[n_test : n_test + n_valid]), test=sorted(order[:n_test]))
+
+
+def landmark_files(root: str | os.PathLike, landmarks: Sequence[str]) -> list[Path]:
+    """Every image of the given landmarks, in landmark then file order."""
+    return [file for landmark in landmarks for file in _images_in(Path(root) / landmark)]
+
+
+@dataclass(frozen=True)
+class Negatives:
+    """The other-landmark photos ready to use: decoded for training and validation, files for the test."""
+
+    root: Path
+    split: LandmarkSplit
+    train_images: list[Tensor]
+    valid_images: list[Tensor]
+    test_files: list[Path]
+
+    @property
+    def files(self) -> list[Path]:
+        """The files behind `train_images` and `valid_images`, for cache keys."""
+        return landmark_files(self.root, self.split.train + self.split.valid)
+
+
+def prepare_negatives(root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None) -> Negatives:
+    """Split `root`'s landmarks (seeded) and decode the train and valid ones once, like the known photos."""
+    root = Path(root)
+    split = split_landmarks(list_landmarks(root), seed)
+    return Negatives(
+        root,
+        split,
+        decode_images(landmark_files(root, split.train), short_side, cache_dir, desc="decode negatives (train)"),
+        decode_images(landmark_files(root, split.valid), short_side, cache_dir, desc="decode negatives (valid)"),
+        landmark_files(root, split.test),
+    )
+
+
+def unknown_class_files(split_dir: str | os.PathLike, class_names: Sequence[str]) -> list[Path]:
+    """Photos in `split_dir/<NN.Class_Name>/` of classes the model does not know (by display name)."""
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        return []
+    known = set(class_names)
+    folders = sorted(entry for entry in split_dir.iterdir() if entry.is_dir() and display_name(entry.name) not in known)
+    return [file for folder in folders for file in _images_in(folder)]
+
+
+
+Labelled = tuple[list[Tensor], list[int]]
+
+
+def training_splits(prepared: PreparedData, negatives: Negatives | None) -> tuple[Labelled, Labelled, int]:
+    """(train images, labels), (valid images, labels) and the number of outputs to train.
+
+    With negatives, they join both splits labelled as one extra output, "none of these" (outlier exposure):
+    its index is the number of known landmarks, so the landmarks keep their indices.
+    """
+    num_known = len(prepared.train.class_folders)
+    train = (list(prepared.train_images), list(prepared.train_labels))
+    valid = (list(prepared.valid_images), list(prepared.valid_labels))
+    if negatives is None:
+        return train, valid, num_known
+    train = (train[0] + negatives.train_images, train[1] + [num_known] * len(negatives.train_images))
+    valid = (valid[0] + negatives.valid_images, valid[1] + [num_known] * len(negatives.valid_images))
+    return train, valid, num_known + 1

@@ -1,0 +1,179 @@
+"""Open set: the leave-landmarks-out split, the scores and their measures, and the predictor's contract
+(`known_score` + `unknown_threshold` give, with torch alone, the same decision as the app)."""
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import PYTHON, REPO, SHARED_DATA, require, synthetic_photo
+from landmark_core import inference, negatives, openset
+from landmark_core.models import ScratchCNN
+from landmark_core.predictor import Predictor, export_predictor
+
+CLASSES = ["Eiffel Tower", "Taj Mahal", "Stonehenge"]
+LANDMARKS = [f"place_{i:02d}" for i in range(20)]
+
+
+def test_split_is_by_landmark_seeded_and_complete():
+    split = negatives.split_landmarks(LANDMARKS, seed=0)
+    parts = [set(split.train), set(split.valid), set(split.test)]
+    assert (len(split.valid), len(split.test), len(split.train)) == (4, 4, 12)
+    assert set().union(*parts) == set(LANDMARKS)
+    assert all(not a & b for i, a in enumerate(parts) for b in parts[i + 1 :])
+    assert negatives.split_landmarks(reversed(LANDMARKS), seed=0) == split  # order of discovery does not matter
+    assert negatives.split_landmarks(LANDMARKS, seed=1) != split
+
+
+def test_split_never_puts_a_landmarks_photos_on_both_sides(tmp_path):
+    root = tmp_path / "other"
+    for index, name in enumerate(LANDMARKS[:9]):
+        (root / name).mkdir(parents=True)
+        for photo in range(2):
+            synthetic_photo(index, seed=index * 10 + photo, size=(40, 30)).save(root / name / f"{photo}.jpg")
+    prepared = negatives.prepare_negatives(root, short_side=32, seed=0, cache_dir=None)
+    train_files = set(negatives.landmark_files(root, prepared.split.train))
+    held_out = {path.parent.name for path in prepared.test_files}
+    assert held_out == set(prepared.split.test)
+    assert not train_files & set(prepared.test_files)
+    assert {path.parent.name for path in train_files}.isdisjoint(held_out)
+    assert len(prepared.train_images) == 2 * len(prepared.split.train) and len(prepared.valid_images) == 2 * len(prepared.split.valid)
+
+
+def test_shared_other_landmarks_split():
+    require(negatives.OTHER_LANDMARKS_DIR.is_dir(), f"other landmarks not found at {negatives.OTHER_LANDMARKS_DIR}")
+    landmarks = negatives.list_landmarks(negatives.OTHER_LANDMARKS_DIR)
+    assert len(landmarks) == 20
+    split = negatives.split_landmarks(landmarks, seed=0)
+    assert not set(split.test) & (set(split.train) | set(split.valid))
+
+
+def test_official_unknown_samples_are_the_classes_a_model_lacks():
+    require((SHARED_DATA / "udacity_samples" / "test").is_dir(), "official samples not found")
+    known = ["Haleakala National Park", "Stonehenge", "Eiffel Tower", "Taj Mahal", "Gateway of India", "Machu Picchu", "Great Wall of China"]
+    files = negatives.unknown_class_files(SHARED_DATA / "udacity_samples" / "test", known)
+    assert sorted(path.parent.name for path in files) == ["09.Golden_Gate_Bridge", "24.Soreq_Cave", "37.Atomium"]
+
+
+def test_auroc_against_brute_force():
+    known, unknown = torch.tensor([0.9, 0.8, 0.4, 0.4]), torch.tensor([0.1, 0.4, 0.85])
+    pairs = [(k > u) + 0.5 * (k == u) for k in known.tolist() for u in unknown.tolist()]
+    assert openset.auroc(known, unknown) == pytest.approx(sum(pairs) / len(pairs), abs=1e-4)
+    assert openset.auroc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
+    assert openset.auroc(torch.tensor([0.0]), torch.tensor([1.0])) == 0.0
+
+
+def test_threshold_keeps_the_accepted_share_of_known_validation_photos():
+    scores = torch.linspace(0, 1, 101)
+    threshold = openset.threshold_at(scores, accept=0.9)
+    assert (scores >= threshold).float().mean().item() == pytest.approx(0.9, abs=0.011)
+    assert openset.threshold_at(scores, accept=1.0) == 0.0
+    with pytest.raises(ValueError):
+        openset.threshold_at(scores, accept=0)
+
+
+def test_report_counts_rejections_and_accuracy_among_accepted():
+    report = openset.open_set_report(
+        known_scores=torch.tensor([0.9, 0.8, 0.2, 0.7]),
+        known_correct=torch.tensor([True, False, True, True]),
+        unknown_scores={"places": torch.tensor([0.1, 0.6, 0.3, 0.95])},
+        threshold=0.5,
+    )
+    assert report["known_accepted"] == 0.75 and report["accuracy_among_accepted"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["unknown"]["places"]["rejected"] == 0.5 and report["unknown"]["places"]["photos"] == 4
+
+
+def test_none_of_these_output_lowers_the_known_score_but_not_the_landmark_distribution():
+    logits = torch.tensor([[4.0, 1.0, 0.0, -5.0], [4.0, 1.0, 0.0, 6.0]])
+    probabilities = openset.known_probabilities(logits, 3)
+    assert torch.allclose(probabilities[0], probabilities[1]) and torch.allclose(probabilities.sum(1), torch.ones(2))
+    scores = openset.known_score(logits, 3)
+    assert scores[0] > 0.9 and scores[1] < 0.2
+
+
+def test_familiarity_fades_below_the_floor():
+    prototypes = torch.eye(3, 8)
+    features = torch.stack([torch.eye(8)[0], torch.eye(8)[0] + 0.55 * torch.eye(8)[5], torch.eye(8)[7]])
+    similarity = openset.prototype_similarity(features, prototypes)
+    assert similarity[0] == pytest.approx(1.0) and similarity[2] == pytest.approx(0.0, abs=1e-6)
+    values = openset.familiarity(features, prototypes, floor=0.9, margin=0.1)
+    assert values[0] == 1.0 and 0 < values[1] < 1 and values[2] == 0.0
+    assert torch.equal(openset.familiarity(features, torch.zeros(0), 0.9, 0.1), torch.ones(3))
+
+
+@pytest.mark.parametrize("name", sorted(openset.SCORERS))
+def test_every_scorer_ranks_training_like_photos_above_far_ones(name):
+    torch.manual_seed(0)
+    centres = torch.randn(3, 16) * 4
+    labels = torch.arange(3).repeat(20)
+    features = centres[labels] + torch.randn(60, 16) * 0.3
+    far = torch.randn(10, 16) * 0.3 - centres.mean(0)
+    head = torch.cat([centres, -centres.sum(0, keepdim=True)]) / 4  # K landmark rows + "none of these"
+    scorer = openset.create_scorer(name, num_known=3, train_features=features, train_labels=labels)
+    near_scores, far_scores = scorer(features @ head.T, features), scorer(far @ head.T, far)
+    assert openset.auroc(near_scores, far_scores) > 0.9, name
+
+
+def make_open_set_predictor(threshold: float) -> Predictor:
+    torch.manual_seed(0)
+    predictor = Predictor(ScratchCNN(len(CLASSES) + 1), CLASSES, mean=[0.5] * 3, std=[0.25] * 3, resize_size=73, crop_size=64)
+    images = [torch.randint(0, 256, (3, 80, 90), dtype=torch.uint8) for _ in range(6)]
+    with torch.inference_mode():
+        pooled = torch.cat([predictor.pooled(image[None]) for image in images])
+    predictor.prototypes = openset.class_prototypes(pooled, torch.tensor([0, 1, 2, 0, 1, 2]), len(CLASSES))
+    predictor.familiarity_floor = -1.0  # every photo familiar: the decision rests on the threshold alone
+    predictor.unknown_threshold = threshold
+    return predictor
+
+
+def test_forward_stays_a_distribution_over_the_landmarks():
+    predictor = make_open_set_predictor(0.5)
+    image = torch.randint(0, 256, (2, 3, 70, 100), dtype=torch.uint8)
+    probabilities, scores = predictor.classify(image)
+    assert probabilities.shape == (2, len(CLASSES)) and torch.allclose(probabilities.sum(1), torch.ones(2))
+    assert torch.equal(predictor(image), probabilities) and torch.equal(predictor.known_score(image), scores)
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+@pytest.mark.parametrize("margin", [-0.2, 0.2])
+def test_torch_alone_gives_the_apps_decision(tmp_path, margin):
+    """Export, reload in a fresh process with only torch, and compare with inference.predict on the same photo.
+
+    The threshold sits 20 % above or below this photo's score: a photo scoring above it is answered with its
+    landmark (not flagged), one below it is "not one of my landmarks"."""
+    photo = tmp_path / "photo.png"
+    synthetic_photo(1, seed=3, size=(120, 90)).save(photo)
+    probe = make_open_set_predictor(0.0)
+    with torch.inference_mode():
+        score = probe.known_score(inference.images.load_tensor(photo, probe.resize_size)[None]).item()
+    threshold = min(max(score + margin * score, 1e-4), 0.9999)
+    model_dir = tmp_path / "models"
+    model_dir.mkdir()
+    export_predictor(make_open_set_predictor(threshold), model_dir / "scratch.pt")
+    (model_dir / "scratch.json").write_text(json.dumps({"classes": CLASSES}))
+    app_answer = inference.predict(inference.load_model(model_dir, "scratch"), photo, k=3)
+    assert app_answer.is_unknown == (margin > 0)
+
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np, torch
+        from PIL import Image
+        model = torch.jit.load({str(model_dir / 'scratch.pt')!r})
+        image = torch.from_numpy(np.asarray(Image.open({str(photo)!r}).convert("RGB")).copy()).permute(2, 0, 1)[None]
+        score = model.known_score(image)[0].item()
+        assert not [m for m in sys.modules if m.startswith(("landmark_core", "torchvision", "timm"))]
+        print(json.dumps({{"score": score, "threshold": model.unknown_threshold, "unknown": score < model.unknown_threshold,
+                           "probabilities": model(image)[0].tolist()}}))
+        """
+    )
+    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=True)
+    alone = json.loads(done.stdout)
+    assert alone["unknown"] == app_answer.is_unknown
+    assert alone["threshold"] == pytest.approx(app_answer.unknown_threshold)
+    assert alone["score"] == pytest.approx(app_answer.known_score, abs=1e-5)
+    assert max(alone["probabilities"]) == pytest.approx(app_answer.best["probability"], abs=1e-5)
+
