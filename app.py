@@ -1,8 +1,10 @@
 """Landmark Lens web app: `python app.py` serves the page on http://127.0.0.1:7860.
 
     python app.py [--host H] [--port P] [--share] [--models DIR] [--samples DIR]
+    gradio app.py [-- --models DIR ...]     # reload mode: the page is rebuilt whenever a source file changes
 
-The layout and handlers live in landmark_core/ui.py; this file only reads the command line and launches.
+The page lives in landmark_core/ui/; this file reads the command line, builds the page as the module-level
+`demo` (the name reload mode looks for) and launches it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ REPO = Path(__file__).resolve().parent
 # A server runs one prediction per core, each on one torch thread. Two threads per prediction wait on each other
 # whenever the server's own threads (or a second request) take a core: on 2 cores, the server-side predict p50
 # went from 10-14 / 20-26 ms (scratch / transfer) to 8.9 / 14-16 ms, and 20 clients at once from 14.5-16.7 to
-# 17.4-17.8 requests/s. All model events share one concurrency group (see ui.py), so this bounds them together.
+# 17.4-17.8 requests/s. All model events share one concurrency group (see ui/lens.py), so this bounds them together.
 THREADS_PER_PREDICTION = 1
 
 
@@ -42,34 +44,36 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+# Built at import, so that reload mode (which imports this file and serves `demo`) gets the same page.
+ARGS = parse_args()
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+THREADS = runtime.configure_torch(threads=THREADS_PER_PREDICTION)  # OMP_NUM_THREADS still wins
+SAMPLES = list_samples(ARGS.samples) if ARGS.samples else default_samples()
+LENS = ui.LandmarkLens(ARGS.models, SAMPLES)
+demo = ui.build_page(LENS).queue(default_concurrency_limit=max(1, runtime.allowed_cpus() // THREADS))
+
+
 def main() -> None:
-    args = parse_args()
     # A stop signal (a Space restarting, a test ending) exits like Ctrl-C, so cleanup registered with atexit runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    threads = runtime.configure_torch(threads=THREADS_PER_PREDICTION)  # OMP_NUM_THREADS still wins
-    samples = list_samples(args.samples) if args.samples else default_samples()
-    lens = ui.LandmarkLens(args.models, samples)
-    demo = lens.build()
-    demo.queue(default_concurrency_limit=max(1, runtime.allowed_cpus() // threads))
     demo.launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
+        server_name=ARGS.host,
+        server_port=ARGS.port,
+        share=ARGS.share,
         max_file_size=images.MAX_FILE_BYTES,
-        allowed_paths=lens.allowed_paths(),
+        allowed_paths=LENS.allowed_paths(),
         show_error=False,  # a handler's unexpected exception reaches the page as a plain "Error", never a trace
         enable_monitoring=False,
         css=ui.CSS,
         prevent_thread_lock=True,
     )
     # Warming up after launch keeps the start fast; a photo sent meanwhile simply runs alongside.
-    threading.Thread(target=lens.warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=LENS.warm_up, name="warm-up", daemon=True).start()
     logging.getLogger("landmark_lens").info(
         "ready in %.1f s with %d samples; models: %s",
         time.perf_counter() - STARTED,
-        len(samples),
-        ", ".join(f"{name} {'ok' if slot.model else 'MISSING'}" for name, slot in lens.slots.items()),
+        len(SAMPLES),
+        ", ".join(f"{name} {'ok' if slot.model else 'MISSING'}" for name, slot in LENS.slots.items()),
     )
     demo.block_thread()
 

@@ -50,7 +50,8 @@ class LoadedModel:
 
     @property
     def unknown_threshold(self) -> float:
-        return float(self.card.get("unknown_threshold", 0.0))
+        """Below this known score a photo is "not one of my landmarks": the predictor's own, as torch alone sees it."""
+        return float(self.predictor.unknown_threshold)
 
     @property
     def command(self) -> str:
@@ -130,7 +131,8 @@ class Prediction:
 
     model: str
     top: list[dict]  # best first: {"label", "probability", "index", "place": {...} | None}
-    is_unknown: bool  # top-1 probability below the card's threshold: "not one of my landmarks"
+    is_unknown: bool  # known_score < unknown_threshold: "not one of my landmarks"
+    known_score: float  # in [0, 1]: how much the photo looks like any of the model's landmarks at all
     unknown_threshold: float
     milliseconds: float  # decode + preprocess + forward, as the model card's latency
 
@@ -156,8 +158,9 @@ def predict(model: LoadedModel, source: images.ImageSource, k: int = 5) -> Predi
     started = time.perf_counter()
     tensor = images.load_tensor(source, model.predictor.resize_size)
     with torch.inference_mode():
-        probabilities = model.predictor(tensor[None])[0]
-    values, indices = probabilities.topk(clamp_k(model, k))
+        probabilities, known_scores = model.predictor.classify(tensor[None])
+    values, indices = probabilities[0].topk(clamp_k(model, k))
+    known_score = round(known_scores[0].item(), 6)
     milliseconds = (time.perf_counter() - started) * 1000
     names = model.class_names
     top = [
@@ -167,7 +170,8 @@ def predict(model: LoadedModel, source: images.ImageSource, k: int = 5) -> Predi
     return Prediction(
         model=model.name,
         top=top,
-        is_unknown=top[0]["probability"] < model.unknown_threshold,
+        is_unknown=known_score < model.unknown_threshold,
+        known_score=known_score,
         unknown_threshold=model.unknown_threshold,
         milliseconds=round(milliseconds, 2),
     )
@@ -179,7 +183,7 @@ def warm_up(model: LoadedModel) -> None:
     blank = torch.zeros(1, 3, 360, 480, dtype=torch.uint8)
     with torch.inference_mode():
         for _ in range(2):
-            model.predictor(blank)
+            model.predictor.classify(blank)
             model.predictor.activation_map(blank, 0)
 
 
@@ -214,45 +218,54 @@ def heatmap_overlay(model: LoadedModel, image: Image.Image, class_index: int, al
     return overlay
 
 
-BATCH_COLUMNS = ["file", "landmark", "probability", "place", "map_url", "note"]
+BATCH_COLUMNS = ["file", "landmark", "probability", "known_score", "place", "map_url", "note"]
 
 
 @dataclass(frozen=True)
 class BatchRow:
+    """One file of a batch: its landmark, or an empty landmark when the photo is not one of the model's (see
+    `note`), or only a note when the file could not be read."""
+
     file: str
     landmark: str = ""
-    probability: float | None = None
+    probability: float | None = None  # the landmark's
+    known_score: float | None = None  # None: the file could not be read
     place: str = ""  # "Paris, France"
     map_url: str = ""
-    note: str = ""  # the error for a bad file, or a hedge when the model is unsure
+    note: str = ""  # the error for a bad file, or the closest landmark of an unknown photo
+
+    @property
+    def is_unknown(self) -> bool:
+        """Read, but not one of the model's landmarks."""
+        return self.known_score is not None and not self.landmark
+
+
+def batch_row(file_name: str, prediction: Prediction) -> BatchRow:
+    """The row for one classified photo: the same "not one of my landmarks" rule as the page and the API."""
+    best = prediction.best
+    if prediction.is_unknown:
+        closest = f"closest: {best['label']}, {best['probability']:.0%}"
+        return BatchRow(file=file_name, known_score=prediction.known_score, note=f"not one of my landmarks ({closest})")
+    place = best["place"]
+    return BatchRow(
+        file=file_name,
+        landmark=best["label"],
+        probability=best["probability"],
+        known_score=prediction.known_score,
+        place=f"{place['region']}, {place['country']}" if place else "",
+        map_url=place["map_url"] if place else "",
+    )
 
 
 def tag_batch(model: LoadedModel, files: Iterable[str | os.PathLike]) -> list[BatchRow]:
-    """Top-1 for every file; a bad file gets its error message in `note` instead of stopping the batch."""
+    """A row for every file; a bad file gets its error message in `note` instead of stopping the batch."""
     rows = []
     for file in files:
         name = Path(file).name
         try:
-            best = predict(model, file, k=1)
+            rows.append(batch_row(name, predict(model, file, k=1)))
         except images.ImageError as error:
             rows.append(BatchRow(file=name, note=str(error)))
-            continue
-        place = best.best["place"]
-        note = (
-            f"unsure: below the {best.unknown_threshold:.0%} this model needs, so probably not one of its landmarks"
-            if best.is_unknown
-            else ""
-        )
-        rows.append(
-            BatchRow(
-                file=name,
-                landmark=best.best["label"],
-                probability=best.best["probability"],
-                place=f"{place['region']}, {place['country']}" if place else "",
-                map_url=place["map_url"] if place else "",
-                note=note,
-            )
-        )
     return rows
 
 
@@ -272,6 +285,7 @@ def write_csv(rows: Sequence[BatchRow], path: str | os.PathLike) -> Path:
             writer.writerow(BATCH_COLUMNS)
             for row in rows:
                 values = asdict(row)
-                values["probability"] = "" if row.probability is None else f"{row.probability:.4f}"
+                for column in ("probability", "known_score"):
+                    values[column] = "" if values[column] is None else f"{values[column]:.4f}"
                 writer.writerow([_csv_safe(values[column]) for column in BATCH_COLUMNS])
     return path

@@ -23,7 +23,12 @@ SHARED_TEST = SHARED_DATA_DIR / "test"
 @dataclass(frozen=True)
 class Sample:
     path: Path  # absolute
-    caption: str  # the landmark the photo shows (its class folder's display name), or the file name
+    landmark: str | None = None  # the class the photo shows (its class folder's display name), if in a class folder
+
+    @property
+    def caption(self) -> str:
+        """The landmark the photo shows, or the file name of a loose photo."""
+        return self.landmark or self.path.stem
 
 
 def _is_image(path: Path) -> bool:
@@ -35,7 +40,7 @@ def list_samples(folder: str | os.PathLike, per_class: int | None = None) -> lis
     folder = Path(folder).resolve()
     if not folder.is_dir():
         return []
-    found = [Sample(path, path.stem) for path in sorted(folder.iterdir()) if _is_image(path)]
+    found = [Sample(path) for path in sorted(folder.iterdir()) if _is_image(path)]
     for class_dir in sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")):
         photos = [path for path in sorted(class_dir.iterdir()) if _is_image(path)][:per_class]
         found += [Sample(path, display_name(class_dir.name)) for path in photos]

@@ -20,6 +20,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from app_server import is_shipped
 from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require
 from landmark_core import inference
+from landmark_core.everyday import skimage_photos
+from landmark_core.ui.answers import landmark_name
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +35,7 @@ TIMEOUT_MS = 60_000  # the first prediction on a busy 2-core machine can take se
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 DOCS_SCREENSHOT = REPO / "docs" / "screenshot.png"
 DOCS_SCREENSHOT_MAX_BYTES = 300_000
+UNKNOWN_ANSWER = "This doesn't look like any of the"
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,13 @@ def eiffel_photo() -> Path:
 def expected_eiffel_winner() -> str | re.Pattern:
     """The shipped transfer model names the Eiffel Tower; a random-weight fixture just names something."""
     return "Eiffel Tower" if is_shipped("transfer") else re.compile(r"\d+\.\d%")
+
+
+def expected_unknown_answer() -> str | re.Pattern:
+    """Trained models tell a landmark they never saw apart from theirs; random-weight fixtures answer anything."""
+    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+        return UNKNOWN_ANSWER
+    return re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}")
 
 
 def shows_prediction(page: Page, winner: str | re.Pattern) -> None:
@@ -113,7 +123,7 @@ def test_switching_model_classifies_again_with_the_other_model(page, eiffel_phot
     page.locator("#model-radio input[value=scratch]").check()
     expect(answer).to_contain_text('"scratch"')
     expect(page.locator("#top-k-plot img")).not_to_have_attribute("src", chart_before)
-    shows_prediction(page, re.compile(r"\d+\.\d%|Not one of my landmarks"))
+    shows_prediction(page, re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}"))
     screenshot(page, "02-switched-to-scratch")
 
 
@@ -127,3 +137,40 @@ def test_clicking_a_gallery_sample_classifies_it(page):
     shows_prediction(page, expected_eiffel_winner())
     expect(page.locator("#upload-image img")).to_be_visible()
     screenshot(page, "03-gallery-sample")
+
+
+@pytest.fixture(scope="module")
+def cat_photo(tmp_path_factory) -> Path:
+    """scikit-image's bundled cat: an everyday photo that is no landmark at all."""
+    photo = tmp_path_factory.mktemp("everyday") / "cat.jpg"
+    cat = next(image for name, image in skimage_photos() if "chelsea" in name)
+    cat.save(photo, quality=90)
+    return photo
+
+
+def test_a_photo_of_no_landmark_gets_the_unknown_answer_from_both_models(page, shipped_app, cat_photo):
+    default = inference.load_model(shipped_app.models, "transfer")
+    known = page.locator("#known-landmarks")
+    expect(known).to_contain_text(f"I know {len(default.class_names)} landmarks:")
+    for label in default.class_names:
+        expect(known).to_contain_text(landmark_name(label))
+    page.locator("#upload-image input[type=file]").set_input_files(str(cat_photo))
+    shows_prediction(page, expected_unknown_answer())
+    page.get_by_text("The same answer as JSON").click()
+    expect(page.locator("#result-json")).to_contain_text('"transfer"')
+    screenshot(page, "04-unknown-transfer")
+
+    page.locator("#model-radio input[value=scratch]").check()
+    expect(page.locator("#result-json")).to_contain_text('"scratch"')
+    shows_prediction(page, expected_unknown_answer())
+    screenshot(page, "05-unknown-scratch")
+
+
+def test_the_landmarks_it_does_not_know_have_a_gallery_of_their_own(page):
+    expect(page.locator("#unknown-sample-gallery button.thumbnail-item").first).to_be_visible()
+    golden_gate = page.locator("#unknown-sample-gallery button.thumbnail-item").filter(has_text="Not one of mine: Golden Gate Bridge")
+    require(golden_gate.count() > 0, "the app's gallery has no Golden Gate Bridge photo (udacity_samples/test/09.Golden_Gate_Bridge)")
+    golden_gate.first.click()
+    # Whether each model rejects it is checked (and today fails for transfer) in test_shipped_models.py.
+    shows_prediction(page, re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}"))
+    screenshot(page, "06-unknown-gallery-sample")

@@ -23,6 +23,8 @@ from gradio_client.exceptions import AppError
 from app_server import HOST, start_app, synthetic_samples
 from conftest import REPO, require, synthetic_photo
 from landmark_core import inference, ui
+from landmark_core.ui.classify import api_predict
+from landmark_core.ui.facts import facts_markdown
 from landmark_core.samples import default_samples
 from test_inference import make_model_dir
 
@@ -68,12 +70,12 @@ def test_a_broken_model_is_explained_and_the_other_one_serves(fault, name, tmp_p
     lens = ui.LandmarkLens(models, samples=[])
     banner = lens.banner()
     assert sentence in banner and f"python train_{name}.py" in banner
-    assert lens.slots[name].label.endswith("unavailable") and sentence in ui.facts_markdown(lens.slots[name])
+    assert lens.slots[name].label.endswith("unavailable") and sentence in facts_markdown(lens.slots[name])
     other = OTHER[name]
     assert lens.default_model == other and f"Serving {lens.slots[other].model.title} only" in banner
-    assert lens.api_predict({"path": str(photo)}, other, 2)["model"] == other
+    assert api_predict(lens, {"path": str(photo)}, other, 2)["model"] == other
     with pytest.raises(gr.Error, match="is (corrupt|missing)") as error:
-        lens.api_predict({"path": str(photo)}, name, 2)
+        api_predict(lens, {"path": str(photo)}, name, 2)
     assert sentence in error.value.message and f"python train_{name}.py" in error.value.message
 
 
@@ -83,9 +85,9 @@ def test_with_both_models_broken_the_page_still_builds_and_says_so(tmp_path, pho
     lens = ui.LandmarkLens(models, samples=[])
     assert "No model can answer until one is rebuilt" in lens.banner()
     assert all(sentence in lens.banner() for sentence in sentences)
-    assert isinstance(lens.build(), gr.Blocks)
+    assert isinstance(ui.build_page(lens), gr.Blocks)
     with pytest.raises(gr.Error, match="transfer.pt is missing"):
-        lens.api_predict({"path": str(photo)}, "transfer", 2)
+        api_predict(lens, {"path": str(photo)}, "transfer", 2)
 
 
 def test_the_running_app_explains_a_missing_card_and_serves_the_other_model(tmp_path_factory, photo):
@@ -203,6 +205,6 @@ def test_the_page_never_loads_a_model_on_request(models, jit_loads, photo):
     jit_loads.clear()
     for name in ("../../etc/passwd", "scratch.pt", None, ["scratch"]):
         with pytest.raises(gr.Error, match="Unknown model"):
-            lens.api_predict({"path": str(photo)}, name, 2)
-    lens.api_predict({"path": str(photo)}, "scratch", 2)
+            api_predict(lens, {"path": str(photo)}, name, 2)
+    api_predict(lens, {"path": str(photo)}, "scratch", 2)
     assert jit_loads == []

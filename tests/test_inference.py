@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import struct
@@ -12,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 
 from conftest import synthetic_photo
-from landmark_core import images, inference, plots
+from landmark_core import images, inference
 from landmark_core.models import ScratchCNN
 from landmark_core.predictor import Predictor, export_predictor
 
@@ -27,7 +27,10 @@ def write_model(folder: Path, name: str, classes=CLASSES, threshold: float = 0.0
     """A small random-weight predictor with the shipped contract, plus a model card like the real one."""
     torch.manual_seed(seed)
     network = ScratchCNN(len(classes), widths=(8, 8, 16, 16, 16))
-    export_predictor(Predictor(network, classes, [0.5, 0.45, 0.4], [0.25, 0.25, 0.25], 73, 64), folder / f"{name}.pt")
+    predictor = Predictor(
+        network, classes, mean=[0.5, 0.45, 0.4], std=[0.25, 0.25, 0.25], resize_size=73, crop_size=64, unknown_threshold=threshold
+    )
+    export_predictor(predictor, folder / f"{name}.pt")
     card = {
         "name": name,
         "kind": name,
@@ -232,6 +235,34 @@ def test_tag_batch_keeps_going_past_bad_files_and_writes_csv(model, tmp_path):
     assert table[2][0] == "'=notes.jpg" and "not an image" in table[2][-1]
 
 
+def test_batch_rows_follow_the_unknown_rule(model):
+    """A confident photo gets its landmark and place; one whose known score is below the threshold gets neither,
+    only its known score and the closest landmark in the note, whatever that landmark's probability."""
+    result = inference.predict(model, synthetic_photo(0, seed=1), k=1)
+    known = inference.batch_row("tower.jpg", dataclasses.replace(result, known_score=0.9, unknown_threshold=0.5, is_unknown=False))
+    assert known.landmark == result.best["label"] and known.probability == result.best["probability"]
+    assert known.known_score == 0.9 and not known.is_unknown and known.note == ""
+    if result.best["place"]:
+        assert known.map_url == result.best["place"]["map_url"] and known.place.endswith(result.best["place"]["country"])
+    confident_guess = [dict(result.best, probability=0.97)]
+    unknown = inference.batch_row("cat.jpg", dataclasses.replace(result, top=confident_guess, known_score=0.1, unknown_threshold=0.5, is_unknown=True))
+    assert unknown.is_unknown and unknown.landmark == "" and unknown.place == "" and unknown.map_url == ""
+    assert unknown.probability is None and unknown.known_score == 0.1
+    assert unknown.note == f"not one of my landmarks (closest: {result.best['label']}, 97%)"
+
+
+def test_csv_has_the_known_score_and_stays_text(tmp_path):
+    rows = [
+        inference.BatchRow(file="=cmd.jpg", known_score=0.12345, note="not one of my landmarks (closest: Taj Mahal, 31%)"),
+        inference.BatchRow(file="eiffel.jpg", landmark="Eiffel Tower", probability=0.9, known_score=0.8, place="Paris, France"),
+    ]
+    with open(inference.write_csv(rows, tmp_path / "tags.csv"), newline="", encoding="utf-8-sig") as handle:
+        table = list(csv.DictReader(handle))
+    assert table[0]["file"] == "'=cmd.jpg" and table[0]["landmark"] == "" and table[0]["known_score"] == "0.1235"
+    assert table[0]["probability"] == "" and table[0]["note"].startswith("not one of my landmarks")
+    assert table[1]["landmark"] == "Eiffel Tower" and table[1]["known_score"] == "0.8000"
+
+
 def test_missing_model_names_the_file_and_the_command(tmp_path):
     with pytest.raises(inference.ModelFileError, match=r"transfer\.pt is missing.*python train_transfer\.py"):
         inference.load_model(tmp_path, "transfer")
@@ -259,86 +290,5 @@ def test_only_the_two_model_names_are_loadable(model_dir):
         inference.load_model(model_dir, "../models/scratch")
 
 
-def test_top_k_bars_draws_the_threshold():
-    figure = plots.top_k_bars(["A", "B"], [0.7, 0.3], "title", threshold=0.4)
-    axes = figure.axes[0]
-    rows = {tick.get_text(): y for tick, y in zip(axes.get_yticklabels(), axes.get_yticks())}
-    assert rows["A"] > rows["B"]  # best on top
-    assert any(line.get_xdata()[0] == pytest.approx(40) for line in axes.get_lines())
-
-
-@pytest.mark.parametrize(
-    "labels, title, threshold",
-    [
-        (["Death Valley National Park"], "Transfer (EfficientNet-Lite0) · top 1", 0.85),
-        (["A", "Prague Astronomical Clock", "B"], "Scratch (ScratchCNN) · top 3", None),
-        (["Taj Mahal", "B"], "", 0.5),
-    ],
-)
-def test_top_k_bars_keeps_every_text_inside_the_figure(labels, title, threshold):
-    """The margins are computed, not found by tight_layout: no label, title or note may be cut off."""
-    figure = plots.top_k_bars(labels, [1 / len(labels)] * len(labels), title, threshold=threshold)
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()  # places the axis label below the tick labels
-    renderer = canvas.get_renderer()
-    frame = figure.bbox
-    axes = figure.axes[0]
-    low, high = axes.get_xlim()
-    x_ticks = [label for label, x in zip(axes.get_xticklabels(), axes.get_xticks()) if low <= x <= high]  # the drawn ones
-    texts = [*axes.get_yticklabels(), *x_ticks, axes.xaxis.label, axes.title, *axes.texts]
-    assert len(texts) > len(labels) + 3
-    for text in texts:
-        box = text.get_window_extent(renderer)
-        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, text.get_text()
-
-
 def test_warm_up_runs_both_exported_methods(model):
     inference.warm_up(model)
-
-
-# --- how the page words the answers (landmark_core.ui formats; it never computes) -----------------------
-
-
-@pytest.fixture(scope="module")
-def lens(model_dir):
-    from landmark_core import ui
-
-    return ui.LandmarkLens(model_dir, samples=[])
-
-
-def test_model_choices_show_test_accuracy(lens):
-    assert lens.slots["scratch"].label == "Scratch (ScratchCNN) — 50.0% test"
-    assert lens.slots["transfer"].label == "Transfer (EfficientNet-Lite0) — 90.0% test"
-    assert lens.default_model == "transfer" and lens.banner() == ""
-
-
-def test_winner_words_name_the_place_or_admit_doubt(model, tmp_path):
-    from landmark_core import ui
-
-    result = inference.predict(model, synthetic_photo(0, seed=1), k=2)
-    sure = inference.Prediction(result.model, result.top, False, 0.0, result.milliseconds)
-    place = sure.best["place"]
-    assert place["name"] in ui.winner_markdown(sure, model) and place["map_url"] in ui.winner_markdown(sure, model)
-    unsure = inference.Prediction(result.model, result.top, True, 0.99, result.milliseconds)
-    assert "Not one of my landmarks" in ui.winner_markdown(unsure, model)
-
-
-def test_facts_say_what_the_model_lacks_and_how_to_retrain(lens):
-    from landmark_core import ui
-
-    facts = ui.facts_markdown(lens.slots["scratch"])
-    assert "Knows 4 landmarks" in facts and "python train_scratch.py --epochs 1" in facts
-    assert "only 4 of the 50" in facts and "Atomium" in facts and "python train_scratch.py --download" in facts
-
-
-def test_page_handlers_turn_bad_files_into_messages(lens, tmp_path):
-    bad = tmp_path / "notes.jpg"
-    bad.write_text("not a photo")
-    with pytest.warns(UserWarning, match="not an image"):  # gr.Warning outside a request: a plain warning
-        plot, words, latency, _, as_json = lens.classify({"path": str(bad)}, "scratch", 3, False)
-    assert plot is None and as_json is None and "notes.jpg is not an image" in words
-    good = tmp_path / "photo.jpg"
-    synthetic_photo(1, seed=2).save(good)
-    plot, words, latency, heatmap, as_json = lens.classify({"path": str(good)}, "scratch", 3, True)
-    assert plot is not None and len(as_json["top"]) == 3 and "ms" in latency and heatmap.value is not None
-    assert lens.api_predict({"path": str(good)}, "transfer", 2)["model"] == "transfer"

@@ -1,0 +1,96 @@
+"""The Batch tagging tab: many photos in, a table and a CSV out (landmark_core.inference tags them).
+
+A photo that is not one of the model's landmarks gets no landmark and no place, only its known score and a note
+naming the closest one: the same rule as a single photo.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from landmark_core import inference
+from landmark_core.inference import BatchRow, LoadedModel
+from landmark_core.ui.answers import percent
+from landmark_core.ui.lens import MODEL_WORK, LandmarkLens
+
+# A batch runs on one of the few workers; this keeps one user's upload from holding it for minutes.
+MAX_BATCH_FILES = 300
+RESULT_HEADERS = ["File", "Landmark", "Probability", "Known score", "Place", "Map", "Note"]
+
+
+def table_row(row: BatchRow) -> list[str]:
+    """A BatchRow as the table shows it (RESULT_HEADERS)."""
+    return [
+        row.file,
+        row.landmark,
+        "" if row.probability is None else percent(row.probability),
+        "" if row.known_score is None else percent(row.known_score),
+        row.place,
+        f"[map]({row.map_url})" if row.map_url else "",
+        row.note,
+    ]
+
+
+def summary_markdown(rows: list[BatchRow], model: LoadedModel, skipped: int) -> str:
+    unreadable = sum(1 for row in rows if row.known_score is None)
+    unknown = sum(1 for row in rows if row.is_unknown)
+    text = f"Tagged {len(rows) - unreadable} of {len(rows)} files with {model.title}"
+    text += f"; {unknown} {'shows' if unknown == 1 else 'show'} none of its landmarks (see Note)." if unknown else "."
+    if unreadable:
+        text += f" {unreadable} could not be read (see Note)."
+    if skipped:
+        text += f" {skipped} more were skipped: at most {MAX_BATCH_FILES} files per batch."
+    return text
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """What the tab shows for one batch; empty parts clear their component."""
+
+    table: list[list[str]] | None = None
+    csv: str | None = None
+    summary: str = ""
+
+
+def tag(lens: LandmarkLens, files: list[str] | None, model_name: str, progress: gr.Progress) -> Tagged:
+    """A table row per file (bad files get their error) and the same rows as CSV."""
+    if not files:
+        return Tagged()
+    try:
+        model = lens.model(model_name)
+    except gr.Error as error:
+        gr.Warning(error.message, title="Model unavailable")
+        return Tagged(summary=f"**Can't tag:** {error.message}")
+    rows = inference.tag_batch(model, progress.tqdm(files[:MAX_BATCH_FILES], desc="tagging"))
+    # A folder per batch, so concurrent users never share a file and the download keeps a plain name.
+    csv_file = inference.write_csv(rows, Path(tempfile.mkdtemp(dir=lens.download_dir)) / "landmark_tags.csv")
+    return Tagged([table_row(row) for row in rows], str(csv_file), summary_markdown(rows, model, max(0, len(files) - MAX_BATCH_FILES)))
+
+
+def build_batch_tab(lens: LandmarkLens, model_radio: gr.Radio) -> None:
+    """The tab and its `/tag` endpoint; photos are tagged with the model chosen on the Classify tab."""
+    with gr.Tab("Batch tagging", elem_id="tab-batch"):
+        gr.Markdown(
+            f"Tag many photos at once with the model chosen on the Classify tab (up to {MAX_BATCH_FILES} files). "
+            "Photos of something else than the landmarks it knows get no landmark, and files that are not usable "
+            "photos get a note instead of a tag."
+        )
+        photos = gr.File(file_count="multiple", label="Photos", elem_id="batch-files")
+        summary = gr.Markdown(elem_id="batch-summary")
+        table = gr.Dataframe(
+            headers=RESULT_HEADERS,
+            datatype=["str", "str", "str", "str", "str", "markdown", "str"],
+            interactive=False,
+            wrap=True,
+            elem_id="batch-table",
+        )
+        download = gr.File(label="Download as CSV", interactive=False, elem_id="batch-csv")
+
+    @photos.upload(inputs=[photos, model_radio], outputs=[table, download, summary], api_name="tag", **MODEL_WORK)
+    def tag_files(files: list[str] | None, model_name: str, progress=gr.Progress()) -> dict:
+        tagged = tag(lens, files, model_name, progress)
+        return {table: tagged.table, download: tagged.csv, summary: tagged.summary}
