@@ -1,5 +1,6 @@
 """The app as its users run it, for tests that talk to it over HTTP: `python app.py` in a subprocess on a
-free loopback port, called through gradio_client (or driven by a browser).
+free loopback port (benchmarks/app_harness.py, shared with the benchmark), called through gradio_client (or
+driven by a browser).
 
 Also picks the models such a test runs against: the shipped ones in assets/models where present, and a
 small random-weight fixture model in any slot assets/models does not fill.
@@ -7,30 +8,21 @@ small random-weight fixture model in any slot assets/models does not fill.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 from gradio_client import Client, handle_file
 
-from conftest import PYTHON, REPO, subprocess_env, synthetic_photo
+from benchmarks.app_harness import HOST, AppProcess  # noqa: F401  (HOST: for tests that open raw connections)
+from conftest import REPO, synthetic_photo
 from landmark_core import inference
 from test_inference import write_model
 
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 60
 SHIPPED_MODELS = REPO / "assets" / "models"
 # What a trained model leaves in assets/models besides the .pt: its card and its plots.
 MODEL_FILE_SUFFIXES = (".pt", ".json", "_curves.png", "_confusion.png")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def is_shipped(name: str) -> bool:
@@ -61,40 +53,11 @@ def synthetic_samples(folder: Path) -> Path:
     return folder
 
 
-class Server:
-    """`python app.py --models MODELS [--samples SAMPLES]`; without samples the app picks its default gallery.
-
-    `threads` sets the app's OMP_NUM_THREADS (None: whatever this process has, unset included).
-    """
+class Server(AppProcess):
+    """The app (see benchmarks/app_harness.py) with a gradio_client connected to it."""
 
     def __init__(self, models: Path, log: Path, samples: Path | None = None, threads: int | None = 1):
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}/"
-        self.log = log
-        self.models = models
-        command = [PYTHON, "app.py", "--host", HOST, "--port", str(self.port), "--models", str(models)]
-        if samples is not None:
-            command += ["--samples", str(samples)]
-        env = subprocess_env() | {"GRADIO_ANALYTICS_ENABLED": "False"}
-        if threads is not None:
-            env["OMP_NUM_THREADS"] = str(threads)
-        for variable in ("SPACE_ID", "GRADIO_SERVER_NAME", "GRADIO_SERVER_PORT"):
-            env.pop(variable, None)
-        started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-        while time.perf_counter() - started < START_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise AssertionError(f"app.py exited with {self.process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise AssertionError(f"app.py did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-        self.start_seconds = time.perf_counter() - started
+        super().__init__(models, log, samples, threads, start_timeout=START_TIMEOUT_S)
         self.client = self.new_client()
 
     def new_client(self) -> Client:
@@ -111,14 +74,6 @@ class Server:
     def props(self, elem_id: str) -> dict:
         """The page's component with this elem_id, as the page receives it."""
         return next(c["props"] for c in self.config()["components"] if c.get("props", {}).get("elem_id") == elem_id)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def start_app(tmp_path_factory, models: Path, samples: Path | None = None, threads: int | None = 1) -> Server:
