@@ -126,7 +126,6 @@ SCORERS: Dict[str, Callable[..., Scorer]] = {
     "outlier_exposure": _outlier_exposure,
     "none_of_these": _none_of_these,
 }
-NEEDS_NONE_OUTPUT = {"outlier_exposure", "none_of_these"}
 
 
 def create_scorer(name: str, *, num_known: int, train_features: Tensor, train_labels: Tensor) -> Scorer:
