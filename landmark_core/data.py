@@ -50,6 +50,13 @@ class ImageFolder:
         return len(self.files)
 
 
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in `folder` (by suffix, hidden files left out), sorted."""
+    return sorted(
+        path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+    )
+
+
 def find_images(root: str | os.PathLike, split: str, class_folders: Sequence[str] | None = None) -> ImageFolder:
     """List `root/split/<class>/*`; `class_folders` pins the class order to the training split's."""
     split_dir = Path(root) / split

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from landmark_core.data import IMAGE_SUFFIXES, SHARED_DATA_DIR, PreparedData, decode_images
+from landmark_core.data import SHARED_DATA_DIR, PreparedData, decode_images, image_files
 from landmark_core.places import display_name
 
 OTHER_LANDMARKS_DIR = SHARED_DATA_DIR.parent / "other_landmarks"
@@ -33,16 +33,12 @@ class LandmarkSplit:
     test: list[str]
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-
-
 def list_landmarks(root: str | os.PathLike) -> list[str]:
     """The landmark folders under `root` that hold images, sorted."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and _images_in(entry))
+    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and image_files(entry))
 
 
 def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_test: int = 4) -> LandmarkSplit:
@@ -56,7 +52,7 @@ def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_tes
 
 def landmark_files(root: str | os.PathLike, landmarks: Sequence[str]) -> list[Path]:
     """Every image of the given landmarks, in landmark then file order."""
-    return [file for landmark in landmarks for file in _images_in(Path(root) / landmark)]
+    return [file for landmark in landmarks for file in image_files(Path(root) / landmark)]
 
 
 @dataclass(frozen=True)
@@ -95,7 +91,7 @@ def unknown_class_files(split_dir: str | os.PathLike, class_names: Sequence[str]
         return []
     known = set(class_names)
     folders = sorted(entry for entry in split_dir.iterdir() if entry.is_dir() and display_name(entry.name) not in known)
-    return [file for folder in folders for file in _images_in(folder)]
+    return [file for folder in folders for file in image_files(folder)]
 
 
 

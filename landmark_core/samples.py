@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from landmark_core.data import IMAGE_SUFFIXES, SHARED_DATA_DIR
+from landmark_core.data import SHARED_DATA_DIR, image_files
 from landmark_core.places import display_name
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "samples"
@@ -31,18 +31,14 @@ class Sample:
         return self.landmark or self.path.stem
 
 
-def _is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def list_samples(folder: str | os.PathLike, per_class: int | None = None) -> list[Sample]:
     """Images in `folder/<class>/` (captioned with the class) and loose images in `folder/` (captioned by name)."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         return []
-    found = [Sample(path) for path in sorted(folder.iterdir()) if _is_image(path)]
+    found = [Sample(path) for path in image_files(folder)]
     for class_dir in sorted(entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")):
-        photos = [path for path in sorted(class_dir.iterdir()) if _is_image(path)][:per_class]
+        photos = image_files(class_dir)[:per_class]
         found += [Sample(path, display_name(class_dir.name)) for path in photos]
     return found
 
@@ -68,7 +64,7 @@ def fill_samples(dataset: str | os.PathLike, destination: str | os.PathLike = SA
     copied = []
     for class_dir in class_dirs:
         target_dir = Path(destination) / class_dir.name
-        for photo in [path for path in sorted(class_dir.iterdir()) if _is_image(path)][:per_class]:
+        for photo in image_files(class_dir)[:per_class]:
             target = target_dir / photo.name
             if not target.exists():
                 target_dir.mkdir(parents=True, exist_ok=True)
