@@ -16,7 +16,7 @@ class Mode:
     throughput_batches: int
     app_calls: int
     app_warmup: int
-    open_set_views: int  # augmented views per training photo for the transfer open-set heads (train_transfer.py: 4)
+    open_set_views: int  # augmented views per training photo for the transfer open-set heads (train_transfer.py: 3)
     open_set_image_size: int  # the transfer open-set crop (train_transfer.py: 224)
     open_set_epochs: int  # the transfer open-set heads' epochs (train_transfer.py: 30)
 
@@ -32,7 +32,7 @@ MODES = {
         throughput_batches=10,
         app_calls=20,
         app_warmup=3,
-        open_set_views=4,
+        open_set_views=3,
         open_set_image_size=224,
         open_set_epochs=30,
     ),

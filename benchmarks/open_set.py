@@ -37,7 +37,7 @@ from landmark_core.everyday import everyday_photos
 from landmark_core.features import augmented_features
 from landmark_core.negatives import landmark_files, list_landmarks, unknown_class_files
 from landmark_core.places import display_name
-from landmark_core.training import FitConfig, fit
+from landmark_core.training import fit, transfer_head_config
 
 ACCEPT = {"transfer": 0.97, "scratch": 0.93}  # train_transfer.py's and train_scratch.py's --accept defaults
 FOLDS = 5
@@ -195,17 +195,15 @@ def landmark_folds(landmarks: Sequence[str], folds: int, seed: int) -> list[list
     return [sorted(order[fold::folds]) for fold in range(folds)]
 
 
-def head_config(epochs: int) -> FitConfig:
-    """train_transfer.py's head settings (its defaults but the epochs)."""
-    return FitConfig(epochs=epochs, batch_size=256, lr=1e-2, weight_decay=1e-3, label_smoothing=0.0, patience=8, seed=SEED)
-
-
-def train_head(features: Tensor, labels: Tensor, valid: Tensor, valid_labels: Tensor, outputs: int, run_dir: Path, epochs: int) -> nn.Module:
+def train_head(
+    features: Tensor, labels: Tensor, valid: Tensor, valid_labels: Tensor, num_known: int, outputs: int, run_dir: Path, epochs: int
+) -> nn.Module:
     """A linear head on cached features, as train_transfer.py trains its own; validated on the known photos."""
     torch.manual_seed(SEED)
     head = nn.Sequential(nn.Dropout(HEAD_DROPOUT), nn.Linear(features.shape[1], outputs))
     with contextlib.redirect_stdout(sys.stderr):  # fit's epoch lines are progress; stdout keeps only the report
-        fit(head, TensorDataset(features, labels), TensorDataset(valid, valid_labels), run_dir, head_config(epochs))
+        config = transfer_head_config(num_known, outputs, epochs=epochs, seed=SEED)
+        fit(head, TensorDataset(features, labels), TensorDataset(valid, valid_labels), run_dir, config)
     return head.eval()
 
 
@@ -228,7 +226,7 @@ def transfer_fold(
     none_head = train_head(
         torch.cat([known.train, negatives]),
         torch.cat([known.train_labels, torch.full((len(negatives),), known.num_known)]),
-        known.evaluation[KNOWN_VALID], known.valid_labels, known.num_known + 1, run_dir, epochs,
+        known.evaluation[KNOWN_VALID], known.valid_labels, known.num_known, known.num_known + 1, run_dir, epochs,
     )
     reports = {}
     for head, scorers in ((plain_head, without_negatives), (none_head, with_negatives)):
@@ -255,7 +253,7 @@ def transfer_open_set(data_dir: Path, negatives_dir: Path, udacity_dir: Path, wo
     folds = landmark_folds(known.landmarks, FOLDS, SEED)
     heads_dir = workdir / "open_set_transfer" / "heads"
     plain_head = train_head(
-        known.train, known.train_labels, known.evaluation[KNOWN_VALID], known.valid_labels, known.num_known,
+        known.train, known.train_labels, known.evaluation[KNOWN_VALID], known.valid_labels, known.num_known, known.num_known,
         heads_dir / "without_negatives", mode.open_set_epochs,
     )
     # The shipped rule, calibrated as release() calibrates it: prototypes from the known training photos, the
@@ -286,7 +284,7 @@ def transfer_open_set(data_dir: Path, negatives_dir: Path, udacity_dir: Path, wo
             "max_softmax and energy score a head trained without negatives; outlier_exposure, none_of_these and shipped "
             'a head trained with the fold\'s other landmarks as "none of these"; knn and mahalanobis read the features'
         ),
-        "head_fit_config": vars(head_config(mode.open_set_epochs)),
+        "head_fit_config": vars(transfer_head_config(known.num_known, known.num_known + 1, epochs=mode.open_set_epochs, seed=SEED)),
         "operating_point": f"accept {ACCEPT['transfer']:.0%} of the known validation photos",
         "familiarity": {"floor": floor, "margin": openset.FAMILIARITY_MARGIN},
         "photos": {

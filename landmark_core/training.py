@@ -34,11 +34,29 @@ class FitConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
+    # Per-output loss weights (None: all 1); outlier exposure weighs its "none of these" output up.
+    class_weights: tuple[float, ...] | None = None
     patience: int = 8
     seed: int = 0
     schedule: str = ONE_CYCLE
     momentum: float = 0.5  # SGD's, for the PLATEAU schedule
 
+
+
+def transfer_head_config(
+    num_known: int, outputs: int, *, epochs: int = 30, batch_size: int = 256, lr: float = 1e-2, patience: int = 8, seed: int = 0
+) -> FitConfig:
+    """How a linear head on cached transfer features trains, with a "none of these" output when `outputs` > `num_known`.
+
+    lr chosen by validation loss over cached features (1e-3..1e-2). Smoothing 0.2 and "none of these" weighed 2x:
+    leave-4-landmarks-out over the 16 non-test other landmarks (two fold draws), unknown landmarks rejected at the
+    shipped operating point went from 63-72 % to 73-82 % and AUROC from 0.945-0.964 to 0.953-0.969, for one
+    validation photo of accuracy.
+    """
+    return FitConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=1e-3, label_smoothing=0.2,
+        class_weights=(1.0,) * num_known + (2.0,) * (outputs - num_known), patience=patience, seed=seed,
+    )
 
 @dataclass
 class EpochRecord:
@@ -108,7 +126,8 @@ def fit(
     valid_loader = DataLoader(valid_set, batch_size=config.batch_size * 2)
     optimizer, scheduler = _optimizer_and_scheduler(model, config, len(train_loader))
     per_epoch = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    weight = None if config.class_weights is None else torch.tensor(config.class_weights)
+    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     history: list[EpochRecord] = []
     best_loss, best_epoch = math.inf, 0
 

@@ -44,7 +44,7 @@ def test_card_accuracy_matches_a_fresh_evaluation(name):
     assert round(accepted, 4) == card["open_set"]["known_accepted"]
 
 
-# Issue 11's target, not met by the models trained in this session: transfer rejects only Atomium, scratch
+# Issue 11's target, not met yet: transfer rejects Golden Gate and Atomium (Soreq Cave scores 0.262 against 0.2175), scratch
 # Golden Gate and Soreq Cave (scores in the closing note). Strict, so the day a model meets it this fails as XPASS.
 @pytest.mark.xfail(strict=True, reason="not all three official unknown samples are rejected yet (issue 11)")
 @pytest.mark.parametrize("name", NAMES)
