@@ -17,7 +17,6 @@ from torch import Tensor
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
-from tqdm import tqdm
 
 from landmark_core import images
 from landmark_core.files import atomic_path
@@ -158,6 +157,10 @@ def decode_images(
     cache_file = Path(cache_dir) / f"decoded-{fingerprint(files, short_side)}.pt" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         return torch.load(cache_file)
+    # Imported here: the app loads this module too (preprocess, image_files) but never decodes a dataset, and the
+    # Space bundle's requirements list only what loading the app imports (landmark_core/space_bundle.py).
+    from tqdm import tqdm
+
     decoded = []
     for file in tqdm(files, desc=desc, unit="img", leave=False):
         try:

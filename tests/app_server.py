@@ -8,6 +8,7 @@ small random-weight fixture model in any slot assets/models does not fill.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import httpx
@@ -58,7 +59,11 @@ class Server(AppProcess):
 
     def __init__(self, models: Path, log: Path, samples: Path | None = None, threads: int | None = 1):
         super().__init__(models, log, samples, threads, start_timeout=START_TIMEOUT_S)
-        self.client = self.new_client()
+
+    @functools.cached_property
+    def client(self) -> Client:
+        """Connected on first use, so that a subclass started another way (SpaceProcess) gets one too."""
+        return self.new_client()
 
     def new_client(self) -> Client:
         return Client(self.url, verbose=False)
