@@ -105,7 +105,10 @@ def scratch_baselines(ours: dict) -> list[BaselineRecipe]:
 def transfer_baselines(ours: dict, epochs: int | None) -> list[BaselineRecipe]:
     """train_transfer.py's backbone, image size and head optimizer settings; batch 32 as in the course (more steps
     per epoch than our batch 256, which favours the baseline); the plain eval view of each photo every epoch."""
-    config = FitConfig(**{**ours["fit_config"], "batch_size": COURSE_BATCH, "epochs": epochs or ours["fit_config"]["epochs"]})
+    # The baseline learns the known landmarks only: no "none of these" output to weigh.
+    config = FitConfig(
+        **{**ours["fit_config"], "batch_size": COURSE_BATCH, "epochs": epochs or ours["fit_config"]["epochs"], "class_weights": None}
+    )
     backbone = ours["backbone"] or "efficientnet_lite0"
     return [
         BaselineRecipe(

@@ -19,6 +19,9 @@ class Mode:
     open_set_views: int  # augmented views per training photo for the transfer open-set heads (train_transfer.py: 3)
     open_set_image_size: int  # the transfer open-set crop (train_transfer.py: 224)
     open_set_epochs: int  # the transfer open-set heads' epochs (train_transfer.py: 30)
+    tagging_photos: int  # files in the list the tagging engines are timed on
+    tagging_rss_files: tuple[int, int]  # the short and the long list whose peak memory is compared
+    tagging_ray: bool  # time the Ray engine too (a local Ray instance takes ~10 s to start)
 
 
 MODES = {
@@ -35,12 +38,16 @@ MODES = {
         open_set_views=3,
         open_set_image_size=224,
         open_set_epochs=30,
+        tagging_photos=960,
+        tagging_rss_files=(500, 10_000),
+        tagging_ray=True,
     ),
     "quick": Mode(
         "quick",
         "quick mode: scratch recipe and both course CNN runs 3 epochs each; transfer recipe with --views 1 (default epochs, "
         "its epochs train a head on cached features in ~0.1 s each), frozen-linear baseline 2 epochs; transfer open-set "
-        "heads on 1 augmented view. Training-time and accuracy comparisons are indicative only.",
+        "heads on 1 augmented view; tagging's memory over 250 and 2,500 files. Training-time and accuracy comparisons "
+        "are indicative only.",
         scratch_args=("--epochs", "3"),
         transfer_args=("--views", "1"),
         transfer_baseline_epochs=2,
@@ -51,6 +58,9 @@ MODES = {
         open_set_views=1,
         open_set_image_size=224,
         open_set_epochs=30,
+        tagging_photos=320,
+        tagging_rss_files=(250, 2_500),
+        tagging_ray=True,
     ),
     "smoke": Mode(
         "smoke",
@@ -65,5 +75,8 @@ MODES = {
         open_set_views=1,
         open_set_image_size=32,
         open_set_epochs=1,
+        tagging_photos=2 * 32,
+        tagging_rss_files=(8, 24),
+        tagging_ray=False,
     ),
 }

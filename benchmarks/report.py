@@ -107,6 +107,28 @@ def speed_section(speeds: dict) -> str:
     return table(title, ["model", "threads", "p50", "p95", f"img/s batch {BATCH}"], rows)
 
 
+def tagging_section(tagging: dict) -> str:
+    title = "Tagging a photo library (tag_photos.py engines vs the predictor alone, same run)"
+    if (note := not_measured(title, tagging)) is not None:
+        return note
+    predictor, local, ray = tagging["predictor"], tagging["local"], tagging["ray"]
+    rows = [
+        [f"predictor alone, {predictor['input']}", "", fmt(predictor["images_per_second"]), "1.00x"],
+        ["local engine (decode included)", local["workers"], fmt(local["photos_per_second"]), fmt(local["ratio_to_predictor"], "x")],
+    ]
+    if "photos_per_second" in ray:
+        rows.append([f"ray engine, local instance (started in {ray['ray_start_seconds']} s)", ray["workers"], fmt(ray["photos_per_second"]),
+                     fmt(round(ray["photos_per_second"] / predictor["images_per_second"], 3), "x")])
+    else:
+        rows.append(["ray engine", f"{'ERROR: ' + ray['error'] if 'error' in ray else 'skipped: ' + ray['skipped']}"])
+    text = table(title, ["", "workers", "photos/s", "of predictor"], rows) + f"\n{tagging['photos']}, batches of {tagging['batch_size']}, model {tagging['model']}"
+    memory = tagging["memory"]
+    if "error" in memory:
+        return text + f"\npeak memory: ERROR: {memory['error']}"
+    runs = "; ".join(f"{files} files {run['peak_rss_mb']} MB ({run['seconds']} s)" for files, run in memory["runs"].items())
+    return text + f"\npeak RSS of tag_photos.py: {runs}; ratio {fmt(memory['ratio_long_to_short'], 'x')}"
+
+
 def app_section(app: dict) -> str:
     if (note := not_measured("App end to end via gradio_client /predict", app)) is not None:
         return note
@@ -173,7 +195,7 @@ def open_set_section(open_set: dict) -> str:
 def target_section(checks: list[dict]) -> str:
     rows = []
     for check in checks:
-        unit = check["unit"] if check["unit"] in ("acc", "auroc") else f" {check['unit']}"
+        unit = check["unit"] if check["unit"] in ("acc", "auroc", "x") else f" {check['unit']}"
         rows.append([check["status"], check["target"], fmt(check["value"], unit), fmt(check["limit"], unit), check["note"] or ""])
     return table("Targets", ["status", "target", "measured", "limit", "note"], rows)
 
@@ -191,6 +213,7 @@ def report(results: dict) -> str:
         speed_section(results["speed"]),
         app_section(results["app"]),
         open_set_section(results["open_set"]),
+        tagging_section(results["tagging"]),
         target_section(results["targets"]),
         f"\nbenchmark took {results['seconds']:.0f} s; results in {results['out']}",
     ])

@@ -17,6 +17,9 @@ Measures, on this machine and in this one run, one module per measurement:
   open_set      (open_set.py) the ways of rejecting photos of unknown landmarks, compared on the same photos:
                 transfer heads in leave-landmarks-out folds over <negatives>, and post-hoc scorers on the shipped
                 scratch model;
+  tagging       (tagging.py) tag_photos.py's local engine in photos/s against the predictor's own batched
+                throughput, the Ray engine on a local Ray instance, and the command's peak memory for a short and
+                a long file list;
 then prints a table per measurement (report.py) and PASS/FAIL lines for the product's targets (targets.py), and
 writes everything to --out as JSON.
 
@@ -48,6 +51,7 @@ from benchmarks.open_set import open_set  # noqa: E402
 from benchmarks.measuring import attempt, errors, log  # noqa: E402
 from benchmarks.report import report  # noqa: E402
 from benchmarks.speed import shipped_speed  # noqa: E402
+from benchmarks.tagging import tagging_speed  # noqa: E402
 from benchmarks.targets import targets  # noqa: E402
 from benchmarks.training_cost import training_cost  # noqa: E402
 from landmark_core import data, runtime  # noqa: E402
@@ -56,7 +60,9 @@ from landmark_core.negatives import OTHER_LANDMARKS_DIR  # noqa: E402
 from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
 
 # --only's section names -> their key in the results.
-SECTIONS = {"accuracy": "shipped_accuracy", "training": "training", "speed": "speed", "app": "app", "open_set": "open_set"}
+SECTIONS = {
+    "accuracy": "shipped_accuracy", "training": "training", "speed": "speed", "app": "app", "open_set": "open_set", "tagging": "tagging",
+}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -117,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "app end to end", app_round_trips, args.models, data.find_images(args.data_dir, "test").files[0], workdir, mode
             ),
             "open_set": lambda: open_set(args.models, args.data_dir, args.negatives, args.udacity_dir, workdir, mode),
+            "tagging": lambda: attempt("tagging a photo library", tagging_speed, args.models, test_dir, workdir, mode),
         }
         for section, measure in measurements.items():
             results[SECTIONS[section]] = measure() if section in selected else skipped(section, args)

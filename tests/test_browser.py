@@ -21,6 +21,7 @@ from app_server import is_shipped
 from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require
 from landmark_core import inference
 from landmark_core.everyday import skimage_photos
+from landmark_core.places import load_places, place_for
 from landmark_core.ui.answers import landmark_name
 
 pytestmark = pytest.mark.browser
@@ -112,6 +113,22 @@ def test_upload_shows_the_chart_and_the_top_landmark(page, eiffel_photo):
             warnings.warn(f"{DOCS_SCREENSHOT} shows a test fixture as the {', '.join(stand_ins)} model: update it again once assets/models has it")
 
 
+def test_a_known_landmark_downloads_with_its_location(page, eiffel_photo, tmp_path):
+    page.locator("#upload-image input[type=file]").set_input_files(str(eiffel_photo))
+    shows_prediction(page, expected_eiffel_winner())
+    button = page.locator("#download-located")
+    expect(button).to_be_visible()
+    with page.expect_download() as download:
+        button.click()
+    located = tmp_path / "located.jpg"
+    download.value.save_as(located)
+    gps = Image.open(located).getexif().get_ifd(0x8825)  # Pillow's reader, not landmark_core.geotag's
+    latitude, longitude = (sum(float(part) / 60**i for i, part in enumerate(gps[tag])) * (-1 if gps[tag - 1] in "SW" else 1) for tag in (2, 4))
+    places = [place_for("Eiffel Tower")] if is_shipped("transfer") else list(load_places().values())
+    assert any(abs(latitude - place.latitude) < 1e-3 and abs(longitude - place.longitude) < 1e-3 for place in places)
+    screenshot(page, "07-download-with-location")
+
+
 def test_switching_model_classifies_again_with_the_other_model(page, eiffel_photo):
     page.locator("#upload-image input[type=file]").set_input_files(str(eiffel_photo))
     shows_prediction(page, expected_eiffel_winner())
@@ -156,6 +173,8 @@ def test_a_photo_of_no_landmark_gets_the_unknown_answer_from_both_models(page, s
         expect(known).to_contain_text(landmark_name(label))
     page.locator("#upload-image input[type=file]").set_input_files(str(cat_photo))
     shows_prediction(page, expected_unknown_answer())
+    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+        expect(page.locator("#download-located")).to_be_hidden()  # no landmark, no location to give it
     page.get_by_text("The same answer as JSON").click()
     expect(page.locator("#result-json")).to_contain_text('"transfer"')
     screenshot(page, "04-unknown-transfer")

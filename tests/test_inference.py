@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import dataclasses
 import io
 import json
 import struct
@@ -131,21 +129,6 @@ def test_low_confidence_is_unknown(tmp_path):
     assert result.is_unknown and result.unknown_threshold == 0.99
 
 
-def test_exif_rotation_is_applied_before_classifying(model):
-    """A photo stored sideways with EXIF 'rotate 90' must classify like the upright photo."""
-    upright = synthetic_photo(3, seed=9, size=(120, 80))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated; viewers turn it 90 degrees clockwise
-    sideways = jpeg_bytes(upright.transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes(), quality=95)
-    plain_sideways = jpeg_bytes(upright.transpose(Image.Transpose.ROTATE_90), quality=95)
-    reference = inference.predict(model, jpeg_bytes(upright, quality=95), k=4)
-    rotated = inference.predict(model, sideways, k=4)
-    unrotated = inference.predict(model, plain_sideways, k=4)
-    as_dict = lambda r: {g["label"]: g["probability"] for g in r.top}  # noqa: E731
-    assert as_dict(rotated) == pytest.approx(as_dict(reference), abs=0.02)
-    assert as_dict(unrotated) != pytest.approx(as_dict(reference), abs=1e-4)
-
-
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -191,12 +174,6 @@ def test_unusual_image_modes_are_classified(model, tmp_path, mode):
     assert len(inference.predict(model, path, k=2).top) == 2
 
 
-def test_animated_gif_uses_its_first_frame(model, tmp_path):
-    frames = [synthetic_photo(i, seed=i).convert("P") for i in range(3)]
-    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
-    assert inference.predict(model, tmp_path / "anim.gif", k=1).top
-
-
 def test_heatmap_overlay_keeps_size_and_marks_the_crop(model):
     image = synthetic_photo(0, seed=7, size=(160, 100))
     overlay = inference.heatmap_overlay(model, image, class_index=1)
@@ -217,50 +194,6 @@ def test_display_image_is_upright_and_screen_sized(tmp_path):
     big.save(tmp_path / "big.jpg", exif=exif.tobytes())
     shown = inference.display_image(tmp_path / "big.jpg")
     assert max(shown.size) == inference.HEATMAP_MAX_SIDE and shown.size[1] > shown.size[0]
-
-
-def test_tag_batch_keeps_going_past_bad_files_and_writes_csv(model, tmp_path):
-    good = tmp_path / "good.jpg"
-    synthetic_photo(0, seed=1).save(good)
-    bad = tmp_path / "=notes.jpg"  # also a name a spreadsheet would run as a formula
-    bad.write_text("not an image")
-    rows = inference.tag_batch(model, [good, bad])
-    assert rows[0].file == "good.jpg" and rows[0].landmark in CLASSES and 0 < rows[0].probability <= 1
-    assert rows[1].file == "=notes.jpg" and rows[1].probability is None and "not an image" in rows[1].note
-    out = inference.write_csv(rows, tmp_path / "tags.csv")
-    with open(out, newline="", encoding="utf-8-sig") as handle:
-        table = list(csv.reader(handle))
-    assert table[0] == inference.BATCH_COLUMNS
-    assert table[1][0] == "good.jpg" and table[1][1] == rows[0].landmark
-    assert table[2][0] == "'=notes.jpg" and "not an image" in table[2][-1]
-
-
-def test_batch_rows_follow_the_unknown_rule(model):
-    """A confident photo gets its landmark and place; one whose known score is below the threshold gets neither,
-    only its known score and the closest landmark in the note, whatever that landmark's probability."""
-    result = inference.predict(model, synthetic_photo(0, seed=1), k=1)
-    known = inference.batch_row("tower.jpg", dataclasses.replace(result, known_score=0.9, unknown_threshold=0.5, is_unknown=False))
-    assert known.landmark == result.best["label"] and known.probability == result.best["probability"]
-    assert known.known_score == 0.9 and not known.is_unknown and known.note == ""
-    if result.best["place"]:
-        assert known.map_url == result.best["place"]["map_url"] and known.place.endswith(result.best["place"]["country"])
-    confident_guess = [dict(result.best, probability=0.97)]
-    unknown = inference.batch_row("cat.jpg", dataclasses.replace(result, top=confident_guess, known_score=0.1, unknown_threshold=0.5, is_unknown=True))
-    assert unknown.is_unknown and unknown.landmark == "" and unknown.place == "" and unknown.map_url == ""
-    assert unknown.probability is None and unknown.known_score == 0.1
-    assert unknown.note == f"not one of my landmarks (closest: {result.best['label']}, 97%)"
-
-
-def test_csv_has_the_known_score_and_stays_text(tmp_path):
-    rows = [
-        inference.BatchRow(file="=cmd.jpg", known_score=0.12345, note="not one of my landmarks (closest: Taj Mahal, 31%)"),
-        inference.BatchRow(file="eiffel.jpg", landmark="Eiffel Tower", probability=0.9, known_score=0.8, place="Paris, France"),
-    ]
-    with open(inference.write_csv(rows, tmp_path / "tags.csv"), newline="", encoding="utf-8-sig") as handle:
-        table = list(csv.DictReader(handle))
-    assert table[0]["file"] == "'=cmd.jpg" and table[0]["landmark"] == "" and table[0]["known_score"] == "0.1235"
-    assert table[0]["probability"] == "" and table[0]["note"].startswith("not one of my landmarks")
-    assert table[1]["landmark"] == "Eiffel Tower" and table[1]["known_score"] == "0.8000"
 
 
 def test_missing_model_names_the_file_and_the_command(tmp_path):

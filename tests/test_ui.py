@@ -18,6 +18,7 @@ from conftest import synthetic_photo
 from landmark_core import inference, plots
 from landmark_core.places import load_places
 from landmark_core.samples import Sample, list_samples
+from landmark_core.tags import TagRow
 from landmark_core.ui import LandmarkLens, answers, batch, build_page, classify, compare, facts
 from landmark_core.ui.lens import ModelSlot
 from test_inference import CLASSES, make_model_dir
@@ -210,9 +211,9 @@ def test_page_handlers_turn_bad_files_into_messages(lens, tmp_path):
 
 def test_batch_table_and_summary_count_unknown_and_unreadable_photos(model):
     rows = [
-        inference.BatchRow(file="a.jpg", landmark="Eiffel Tower", probability=0.9, known_score=0.8, map_url="https://www.openstreetmap.org/x"),
-        inference.BatchRow(file="b.jpg", known_score=0.1, note="not one of my landmarks (closest: Taj Mahal, 31%)"),
-        inference.BatchRow(file="c.jpg", note="c.jpg is not an image we can read"),
+        TagRow(file="a.jpg", landmark="Eiffel Tower", probability=0.9, is_unknown=False, known_score=0.8, map_url="https://www.openstreetmap.org/x"),
+        TagRow(file="b.jpg", is_unknown=True, known_score=0.1, top3=(("Taj Mahal", 0.31), ("Eiffel Tower", 0.2))),
+        TagRow(file="c.jpg", error="c.jpg is not an image we can read"),
     ]
     assert [batch.table_row(row) for row in rows[:2]] == [
         ["a.jpg", "Eiffel Tower", "90.0%", "80.0%", "", "[map](https://www.openstreetmap.org/x)", ""],

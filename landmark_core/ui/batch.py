@@ -1,4 +1,5 @@
-"""The Batch tagging tab: many photos in, a table and a CSV out (landmark_core.inference tags them).
+"""The Batch tagging tab: many photos in, a table and a CSV out, tagged by landmark_core.tagging exactly as
+`tag_photos.py` tags a library (same rows, same CSV).
 
 A photo that is not one of the model's landmarks gets no landmark and no place, only its known score and a note
 naming the closest one: the same rule as a single photo.
@@ -12,18 +13,31 @@ from pathlib import Path
 
 import gradio as gr
 
-from landmark_core import inference
-from landmark_core.inference import BatchRow, LoadedModel
+from landmark_core import tagging
+from landmark_core.inference import LoadedModel
+from landmark_core.tags import TagRow
 from landmark_core.ui.answers import percent
 from landmark_core.ui.lens import MODEL_WORK, LandmarkLens
 
 # A batch runs on one of the few workers; this keeps one user's upload from holding it for minutes.
 MAX_BATCH_FILES = 300
+# Photos per predictor pass; the server decodes them itself (no worker processes per request).
+BATCH_SIZE = 16
 RESULT_HEADERS = ["File", "Landmark", "Probability", "Known score", "Place", "Map", "Note"]
 
 
-def table_row(row: BatchRow) -> list[str]:
-    """A BatchRow as the table shows it (RESULT_HEADERS)."""
+def note(row: TagRow) -> str:
+    """Why a row has no landmark: the file's error, or the closest landmark of a photo that is none of them."""
+    if row.error:
+        return row.error
+    if row.is_unknown and row.top3:
+        label, probability = row.top3[0]
+        return f"not one of my landmarks (closest: {label}, {probability:.0%})"
+    return ""
+
+
+def table_row(row: TagRow) -> list[str]:
+    """A TagRow as the table shows it (RESULT_HEADERS)."""
     return [
         row.file,
         row.landmark,
@@ -31,12 +45,12 @@ def table_row(row: BatchRow) -> list[str]:
         "" if row.known_score is None else percent(row.known_score),
         row.place,
         f"[map]({row.map_url})" if row.map_url else "",
-        row.note,
+        note(row),
     ]
 
 
-def summary_markdown(rows: list[BatchRow], model: LoadedModel, skipped: int) -> str:
-    unreadable = sum(1 for row in rows if row.known_score is None)
+def summary_markdown(rows: list[TagRow], model: LoadedModel, skipped: int) -> str:
+    unreadable = sum(1 for row in rows if row.error)
     unknown = sum(1 for row in rows if row.is_unknown)
     text = f"Tagged {len(rows) - unreadable} of {len(rows)} files with {model.title}"
     text += f"; {unknown} {'shows' if unknown == 1 else 'show'} none of its landmarks (see Note)." if unknown else "."
@@ -65,9 +79,11 @@ def tag(lens: LandmarkLens, files: list[str] | None, model_name: str, progress: 
     except gr.Error as error:
         gr.Warning(error.message, title="Model unavailable")
         return Tagged(summary=f"**Can't tag:** {error.message}")
-    rows = inference.tag_batch(model, progress.tqdm(files[:MAX_BATCH_FILES], desc="tagging"))
+    photos = [tagging.photo(file, Path(file).name) for file in files[:MAX_BATCH_FILES]]
     # A folder per batch, so concurrent users never share a file and the download keeps a plain name.
-    csv_file = inference.write_csv(rows, Path(tempfile.mkdtemp(dir=lens.download_dir)) / "landmark_tags.csv")
+    csv_file = Path(tempfile.mkdtemp(dir=lens.download_dir)) / "landmark_tags.csv"
+    job = tagging.Tagging(model, photos, csv_file)
+    rows = list(progress.tqdm(job.rows(batch_size=BATCH_SIZE), total=len(photos), desc="tagging"))
     return Tagged([table_row(row) for row in rows], str(csv_file), summary_markdown(rows, model, max(0, len(files) - MAX_BATCH_FILES)))
 
 

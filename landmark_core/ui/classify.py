@@ -1,5 +1,6 @@
 """The Classify tab: one photo in (upload, clipboard, webcam or a gallery click), the answer out as a chart, words,
-latency, an optional heatmap and the API's JSON; the model switcher; the galleries; the model facts.
+latency, an optional heatmap, the API's JSON and, for a known landmark, the photo with its location written in
+(landmark_core.geotag, as `tag_photos.py --write-gps` writes it); the model switcher; the galleries; the model facts.
 
 It also registers the public `/predict` endpoint, which answers with the same JSON as the page.
 """
@@ -7,16 +8,18 @@ It also registers the public `/predict` endpoint, which answers with the same JS
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from matplotlib.figure import Figure
 from PIL import Image
 
-from landmark_core import inference
+from landmark_core import geotag, inference
 from landmark_core.images import ImageError
 from landmark_core.places import load_places
 from landmark_core.samples import Sample
@@ -51,6 +54,23 @@ class Answer:
     latency: str = ""
     heatmap: Image.Image | None = None
     json: dict | None = None
+    located: str | None = None  # the photo with its landmark's position in its EXIF
+
+
+def located_copy(lens: LandmarkLens, path: str, prediction: inference.Prediction) -> str | None:
+    """A copy of the photo with its landmark's position in its EXIF GPS (it keeps a position of its own), for the
+    download button; None when the photo is none of the landmarks or not a JPEG."""
+    place = prediction.best["place"]
+    if prediction.is_unknown or place is None:
+        return None
+    # One copy per uploaded file, however often it is classified again (another k, the heatmap).
+    target = lens.download_dir / hashlib.sha1(path.encode()).hexdigest()[:16] / Path(path).name
+    try:
+        outcome = geotag.write_gps_copy(path, target, place["latitude"], place["longitude"])
+    except (geotag.GeotagError, OSError) as error:
+        log.warning("no located copy of %s: %s", Path(path).name, error)
+        return None
+    return None if outcome == geotag.NOT_JPEG else str(target)
 
 
 def answer(lens: LandmarkLens, image: Any, model_name: str, k: float, show_heatmap: bool) -> Answer:
@@ -67,7 +87,8 @@ def answer(lens: LandmarkLens, image: Any, model_name: str, k: float, show_heatm
             started = time.perf_counter()
             overlay = inference.heatmap_overlay(model, inference.display_image(path), prediction.best["index"])
             latency += f"; heatmap {1000 * (time.perf_counter() - started):.0f} ms"
-        return Answer(chart(prediction, model), winner_markdown(prediction, model), latency + ".", overlay, prediction.to_json())
+        located = located_copy(lens, path, prediction)
+        return Answer(chart(prediction, model), winner_markdown(prediction, model), latency + ".", overlay, prediction.to_json(), located)
     except (ImageError, gr.Error) as error:
         message = error.message if isinstance(error, gr.Error) else str(error)
         gr.Warning(message, title="Can't classify this photo")
@@ -131,6 +152,7 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
                 heatmap_box = gr.Checkbox(False, label="Show what the model looked at (heatmap)", elem_id="heatmap-checkbox")
             with gr.Column(scale=1):
                 winner = gr.Markdown(elem_id="winner")
+                located = gr.DownloadButton("Download with location", visible=False, size="sm", elem_id="download-located")
                 # No label: its badge would cover the chart's own caption, which says what it shows.
                 plot = gr.Plot(label="Top guesses", show_label=False, format="png", elem_id="top-k-plot")
                 latency = gr.Markdown(elem_id="latency")
@@ -168,7 +190,7 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
         **MODEL_WORK,
     )
 
-    answer_inputs, answer_outputs = [photo, model_radio, k_slider, heatmap_box], [plot, winner, latency, heatmap, result_json]
+    answer_inputs, answer_outputs = [photo, model_radio, k_slider, heatmap_box], [plot, winner, latency, heatmap, result_json, located]
 
     @gr.on([photo.change, k_slider.release, heatmap_box.input], inputs=answer_inputs, outputs=answer_outputs, **PAGE_MODEL_WORK)
     def show_answer(image: Any, model_name: str, k: float, show_heatmap: bool) -> dict:
@@ -179,6 +201,7 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
             latency: shown.latency,
             heatmap: gr.Image(value=shown.heatmap, visible=bool(show_heatmap)),
             result_json: shown.json,
+            located: gr.DownloadButton(value=shown.located, visible=bool(shown.located)),
         }
 
     def switch_model(model_name: str, k: float) -> dict:

@@ -87,7 +87,8 @@ class LandmarkLens:
 
     @functools.cached_property
     def download_dir(self) -> Path:
-        """Where batch CSVs are written before Gradio copies them to its cache; made on first use, removed at exit."""
+        """Where batch CSVs and located photos are written before Gradio copies them to its cache; made on first use,
+        removed at exit."""
         folder = Path(tempfile.mkdtemp(prefix="landmark-lens-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         return folder
