@@ -25,20 +25,10 @@ from landmark_core import geotag, inference, tagging
 from landmark_core.places import place_for
 from landmark_core.tags import COLUMNS, TagRow, TagsFile, TagsFileError
 from landmark_core.ui import LandmarkLens, batch, classify
-from test_inference import CLASSES, make_model_dir
+from test_inference import CLASSES, model, model_dir  # noqa: F401 (the same small models' fixtures)
 
 GPS_IFD = 0x8825
 EXIF_IFD, DATE_TAKEN = 0x8769, 0x9003
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return make_model_dir(tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def model(model_dir) -> inference.LoadedModel:
-    return inference.load_model(model_dir, "scratch")
 
 
 def save_jpeg(path: Path, seed: int, exif: Image.Exif | None = None, size=(96, 72)) -> Path:
