@@ -25,12 +25,14 @@ from torch import Tensor
 from torch.nn import functional as F
 
 
-def known_probabilities(logits: Tensor, num_known: int) -> Tensor:
+# The Predictor compiles the next four functions with TorchScript, which cannot compile the wrapper mutmut puts
+# around a function it mutates: the pragmas leave them out of mutation testing (docs/mutation_testing.md).
+def known_probabilities(logits: Tensor, num_known: int) -> Tensor:  # pragma: no mutate block
     """Softmax over the real landmarks' outputs only (a "none of these" output, if any, is left out)."""
     return torch.softmax(logits[:, :num_known], dim=1)
 
 
-def known_score(logits: Tensor, num_known: int) -> Tensor:
+def known_score(logits: Tensor, num_known: int) -> Tensor:  # pragma: no mutate block
     """(N,) in [0, 1]: the best real landmark's probability in the softmax over every output.
 
     With a "none of these" output this is outlier exposure's score; without one it is the plain maximum
@@ -39,12 +41,12 @@ def known_score(logits: Tensor, num_known: int) -> Tensor:
     return torch.softmax(logits, dim=1)[:, :num_known].max(1).values
 
 
-def prototype_similarity(features: Tensor, prototypes: Tensor) -> Tensor:
+def prototype_similarity(features: Tensor, prototypes: Tensor) -> Tensor:  # pragma: no mutate block
     """(N,) cosine similarity of each pooled feature vector to its nearest class prototype."""
     return (F.normalize(features, dim=1) @ F.normalize(prototypes, dim=1).T).max(1).values
 
 
-def familiarity(features: Tensor, prototypes: Tensor, floor: float, margin: float) -> Tensor:
+def familiarity(features: Tensor, prototypes: Tensor, floor: float, margin: float) -> Tensor:  # pragma: no mutate block
     """(N,) in [0, 1]: 1 at or above `floor` prototype similarity, fading linearly to 0 at `floor - margin`.
 
     No prototypes (an empty tensor) means no opinion: all ones.

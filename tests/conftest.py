@@ -19,8 +19,6 @@ LANDMARKS = SHARED_DATA / "landmarks"
 UDACITY_SAMPLES = SHARED_DATA / "udacity_samples"
 EIFFEL_SAMPLE = next(iter(sorted((UDACITY_SAMPLES / "test" / "16.Eiffel_Tower").glob("*.jpg"))), None)
 
-needs_shared_data = pytest.mark.skipif(not LANDMARKS.is_dir(), reason=f"real photos not found at {LANDMARKS}")
-
 
 def synthetic_photo(label: int, seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
     """A class-distinct picture: class k has its own hue and stripe direction, plus per-image noise."""

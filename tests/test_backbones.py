@@ -5,6 +5,7 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from conftest import require
 from landmark_core import backbones
 from landmark_core.backbones import BACKBONES, NORMALIZE_MEAN, NORMALIZE_STD, feature_dim, load_backbone
 from landmark_core.images import load_tensor
@@ -114,8 +115,7 @@ DOMED_BUILDINGS = {668: "mosque", 698: "palace", 538: "dome", 497: "church", 663
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_imagenet_head_recognises_structures_in_real_photos(name, folder, top1_classes):
     photos = sorted((SHARED_DATA / folder).glob("*.jpg"))
-    if not photos:
-        pytest.skip(f"no photos in {SHARED_DATA / folder} (the shared data set is not present)")
+    require(bool(photos), f"no photos in {SHARED_DATA / folder} (the shared data set is not present)")
     model = load_backbone(name)
     with torch.inference_mode():
         probabilities = model(_preprocess(photos[0], BACKBONES[name].input_size)).softmax(1)[0]

@@ -24,7 +24,8 @@ import pytest
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from conftest import EIFFEL_SAMPLE, synthetic_photo
+from app_server import SHIPPED_MODELS, is_shipped
+from conftest import EIFFEL_SAMPLE, UDACITY_SAMPLES, require, synthetic_photo
 from landmark_core import images, inference
 
 # Small enough that no model's JPEG decoding scales it down (see images.load_rgb), so a JPEG and a PNG of
@@ -258,6 +259,30 @@ def test_the_exif_check_would_see_an_ignored_orientation(unsure_photo, model, tm
     save(unsure_photo.transpose(Image.Transpose.ROTATE_90), tmp_path / "sideways.png")
     sideways, upright = (predict_all(model, tmp_path / name) for name in ("sideways.png", "upright.png"))
     assert probabilities(sideways, model.class_names) != pytest.approx(probabilities(upright, model.class_names), abs=1e-4)
+
+
+@pytest.mark.slow  # 60 predictions by the transfer model: 10 s on 2 idle cores, over a minute on busy ones
+def test_exif_orientation_decides_the_shipped_models_answers(tmp_path):
+    """The official photos stored sideways with their EXIF tag, as a phone stores them: the shipped (trained)
+    model answers each as it answers the photo shown upright, and the same stored pixels without the tag change
+    some of its answers. A random-weight model moves too little to tell the two apart."""
+    photos = sorted(UDACITY_SAMPLES.glob("test/*/*.jpg"))
+    require(bool(photos), f"the official sample photos are not in {UDACITY_SAMPLES}")
+    require(is_shipped("transfer"), "assets/models/transfer.pt is not built yet (python train_transfer.py)")
+    model = inference.load_model(SHIPPED_MODELS, "transfer")
+    turned, shown = tmp_path / "turned.jpg", tmp_path / "shown.png"
+    changed_without_tag = []
+    for photo in photos:
+        # One size for all: TorchScript re-tunes itself for every new input shape, which would cost seconds each.
+        exif_rotated(Image.open(photo).convert("RGB").resize((320, 240)), turned, orientation=6)
+        save(as_shown(turned), shown)
+        with Image.open(turned) as stored:
+            untagged = Image.fromarray(np.asarray(stored.convert("RGB")))  # the stored pixels, no EXIF
+        upright, answer, without_tag = (inference.predict(model, source, k=1).best["label"] for source in (shown, turned, untagged))
+        assert answer == upright, photo.name
+        if without_tag != upright:
+            changed_without_tag.append(photo.name)
+    assert changed_without_tag, "no photo's answer depends on its orientation: this check cannot fail"
 
 
 def test_decompression_bomb_is_refused_quickly_without_decoding(corpus, model):

@@ -2,9 +2,11 @@
 (`known_score` + `unknown_threshold` give, with torch alone, the same decision as the app)."""
 
 import json
+import math
 import subprocess
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -64,6 +66,7 @@ def test_auroc_against_brute_force():
     assert openset.auroc(known, unknown) == pytest.approx(sum(pairs) / len(pairs), abs=1e-4)
     assert openset.auroc(torch.tensor([2.0, 3.0]), torch.tensor([0.0, 1.0])) == 1.0
     assert openset.auroc(torch.tensor([0.0]), torch.tensor([1.0])) == 0.0
+    assert math.isnan(openset.auroc(torch.tensor([]), torch.tensor([0.5])))  # nothing to compare
 
 
 def test_threshold_keeps_the_accepted_share_of_known_validation_photos():
@@ -71,19 +74,73 @@ def test_threshold_keeps_the_accepted_share_of_known_validation_photos():
     threshold = openset.threshold_at(scores, accept=0.9)
     assert (scores >= threshold).float().mean().item() == pytest.approx(0.9, abs=0.011)
     assert openset.threshold_at(scores, accept=1.0) == 0.0
-    with pytest.raises(ValueError):
-        openset.threshold_at(scores, accept=0)
+    for accept in (0, 1.5):
+        with pytest.raises(ValueError, match=r"accept must be in \(0, 1\]"):
+            openset.threshold_at(scores, accept=accept)
+
+
+# Every measure is rounded to 4 decimals for the model card; each case's exact value has more (2/3, 1/6...).
+@pytest.mark.parametrize(
+    "measure, expected",
+    [
+        (lambda: openset.auroc(torch.tensor([0.5, 0.2, 0.9]), torch.tensor([0.3, 0.6, 0.1])), 0.6667),
+        (lambda: openset.threshold_at(torch.tensor([0.0, 1 / 3]), accept=0.5), 0.1667),
+        (lambda: openset.rejected(torch.tensor([0.1, 0.6, 0.7]), 0.5), 0.3333),
+        (lambda: openset.familiarity_floor(torch.tensor([[1.0, 0.0], [1 / 3, (8 / 9) ** 0.5]]), torch.tensor([[1.0, 0.0]]), quantile=0.5), 0.6667),
+        (lambda: openset.open_set_report(torch.tensor([0.9, 0.8, 0.2]), torch.tensor([True] * 3), {}, 0.5)["known_accepted"], 0.6667),
+        (lambda: openset.open_set_report(torch.tensor([0.9, 0.8, 0.7]), torch.tensor([True, True, False]), {}, 0.5)["accuracy_among_accepted"], 0.6667),
+    ],
+    ids=["auroc", "threshold_at", "rejected", "familiarity_floor", "known_accepted", "accuracy_among_accepted"],
+)
+def test_measures_are_rounded_to_4_decimals(measure, expected):
+    assert measure() == expected
+
+
+def test_familiarity_floor_is_reached_by_all_but_the_quantile():
+    """Eleven photos at cosine similarity 0, 0.1, ..., 1 to the one prototype: the floor at quantile 0.1 is 0.1,
+    which ten of them reach."""
+    similarities = torch.linspace(0, 1, 11, dtype=torch.float64)
+    features = torch.stack([similarities, (1 - similarities**2).sqrt()], dim=1).float()
+    floor = openset.familiarity_floor(features, torch.tensor([[1.0, 0.0]]), quantile=0.1)
+    assert floor == pytest.approx(0.1, abs=1e-4)
+
+
+def test_rejected_counts_only_scores_below_the_threshold():
+    assert openset.rejected(torch.tensor([0.1, 0.5, 0.5, 0.9]), 0.5) == 0.25  # a score at the threshold is kept
+    assert math.isnan(openset.rejected(torch.tensor([]), 0.5))  # no photos: no share to report
+
+
+# (known score, whether "not one of my landmarks"): the rule is score < threshold, a score at it is accepted.
+@pytest.mark.parametrize("score, unknown", [(0.99, False), (0.5, False), (0.4999, True), (0.0, True)])
+def test_only_a_score_below_the_threshold_is_flagged_unknown(score, unknown):
+    model = inference.LoadedModel("transfer", SimpleNamespace(class_names=CLASSES, unknown_threshold=0.5), card={})
+    probabilities = torch.tensor([[0.9, 0.06, 0.04]])
+    answer = inference.predictions(model, probabilities, torch.tensor([score]), k=2, milliseconds=1.0)[0]
+    assert answer.is_unknown is unknown and answer.known_score == score and answer.unknown_threshold == 0.5
+    assert [guess["label"] for guess in answer.top] == ["Eiffel Tower", "Taj Mahal"]  # flagged or not, still ranked
 
 
 def test_report_counts_rejections_and_accuracy_among_accepted():
     report = openset.open_set_report(
-        known_scores=torch.tensor([0.9, 0.8, 0.2, 0.7]),
+        known_scores=torch.tensor([0.9, 0.5, 0.2, 0.7]),  # 0.5 sits on the threshold: accepted
         known_correct=torch.tensor([True, False, True, True]),
         unknown_scores={"places": torch.tensor([0.1, 0.6, 0.3, 0.95])},
         threshold=0.5,
     )
-    assert report["known_accepted"] == 0.75 and report["accuracy_among_accepted"] == pytest.approx(2 / 3, abs=1e-4)
-    assert report["unknown"]["places"]["rejected"] == 0.5 and report["unknown"]["places"]["photos"] == 4
+    assert report["threshold"] == 0.5
+    assert report["known_accepted"] == 0.75 and report["accuracy_among_accepted"] == 0.6667
+    assert report["unknown"]["places"] == {"photos": 4, "auroc": 0.5625, "rejected": 0.5}  # AUROC: 9 of 16 pairs
+
+
+def test_report_with_no_known_photo_accepted_has_no_accuracy():
+    report = openset.open_set_report(torch.tensor([0.1, 0.2]), torch.tensor([True, True]), {}, threshold=0.5)
+    assert report["known_accepted"] == 0.0 and math.isnan(report["accuracy_among_accepted"])
+
+
+def test_class_prototypes_average_directions_not_lengths():
+    features = torch.tensor([[1.0, 0.0], [0.0, 10.0], [-3.0, 0.0]])
+    prototypes = openset.class_prototypes(features, torch.tensor([0, 0, 1]), num_known=2)
+    assert torch.allclose(prototypes, torch.tensor([[0.5, 0.5], [-1.0, 0.0]]))
 
 
 def test_none_of_these_output_lowers_the_known_score_but_not_the_landmark_distribution():
@@ -102,6 +159,40 @@ def test_familiarity_fades_below_the_floor():
     values = openset.familiarity(features, prototypes, floor=0.9, margin=0.1)
     assert values[0] == 1.0 and 0 < values[1] < 1 and values[2] == 0.0
     assert torch.equal(openset.familiarity(features, torch.zeros(0), 0.9, 0.1), torch.ones(3))
+
+
+def test_unknown_scorer_names_the_choices():
+    with pytest.raises(ValueError, match="unknown open-set scorer 'cosine': choose one of max_softmax, energy, knn"):
+        openset.create_scorer("cosine", num_known=3, train_features=torch.zeros(3, 2), train_labels=torch.arange(3))
+
+
+def test_none_of_these_scorer_is_one_minus_that_outputs_probability():
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 0.0, 3.0]])
+    scorer = openset.create_scorer("none_of_these", num_known=2, train_features=torch.zeros(2, 2), train_labels=torch.arange(2))
+    expected = 1 - logits.exp()[:, 2] / logits.exp().sum(1)
+    assert torch.allclose(scorer(logits, torch.zeros(2, 2)), expected)
+
+
+def test_knn_scorer_is_the_similarity_to_the_10th_nearest_training_photo():
+    """12 training photos at cosine 1.0, 0.95, ..., 0.45 to the query direction, each at its own length; two
+    queries along that direction at different lengths: both score the 10th similarity, 0.55."""
+    similarities = torch.linspace(1.0, 0.45, 12)
+    bank = torch.stack([similarities, (1 - similarities**2).sqrt()], dim=1) * torch.arange(1, 13)[:, None]
+    scorer = openset.create_scorer("knn", num_known=1, train_features=bank, train_labels=torch.zeros(12, dtype=torch.long))
+    scores = scorer(torch.zeros(2, 1), torch.tensor([[1.0, 0.0], [5.0, 0.0]]))
+    assert torch.allclose(scores, torch.tensor([0.55, 0.55]), atol=1e-5)
+
+
+def test_mahalanobis_scorer_against_a_hand_computed_distance():
+    """Three landmarks, each four photos one unit left, right, above and below its centre: the shared
+    covariance is 0.5 I, plus the 1e-3 I regulariser. A fourth, "none of these" group must be left out."""
+    offsets = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    centres = torch.tensor([[0.0, 0.0], [10.0, 10.0], [-10.0, 10.0], [0.0, -10.0]])
+    features = (centres[:, None] + offsets[None]).reshape(16, 2)
+    scorer = openset.create_scorer("mahalanobis", num_known=3, train_features=features, train_labels=torch.arange(4).repeat_interleave(4))
+    scores = scorer(torch.zeros(3, 1), torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, -10.0]]))
+    nearest_known_squared = torch.tensor([0.0, 4.0, 100.0])  # to (0, 0) each time
+    assert torch.allclose(scores, -nearest_known_squared / 0.501, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(openset.SCORERS))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import EIFFEL_SAMPLE, LANDMARKS, REPO, SHARED_DATA, predict_in_fresh_process, require
-from landmark_core import data, evaluate, images, negatives
+from landmark_core import data, evaluate, images, inference, negatives
 
 MODELS = REPO / "assets" / "models"
 NAMES = ["scratch", "transfer"]
@@ -26,6 +26,16 @@ def test_loads_with_only_torch_and_knows_the_eiffel_tower(name):
     best = max(range(len(result["classes"])), key=result["probabilities"].__getitem__)
     assert result["classes"][best] == "Eiffel Tower"
     assert card["classes"] == list(torch.jit.load(str(path)).class_names)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_confident_answer_is_not_flagged_unknown(name):
+    """The official Eiffel Tower photo, which both models know: named, and not "not one of my landmarks"."""
+    require(EIFFEL_SAMPLE is not None, "the official Eiffel Tower sample photo is not in ../shared/data")
+    shipped(name)
+    answer = inference.predict(inference.load_model(MODELS, name), EIFFEL_SAMPLE, k=1)
+    assert answer.best["label"] == "Eiffel Tower"
+    assert answer.known_score >= answer.unknown_threshold > 0 and not answer.is_unknown
 
 
 @pytest.mark.parametrize("name", NAMES)

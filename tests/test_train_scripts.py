@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, needs_shared_data, predict_in_fresh_process, subprocess_env
+from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, predict_in_fresh_process, require, subprocess_env
 from landmark_core.negatives import OTHER_LANDMARKS_DIR
 
 SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
@@ -16,6 +16,7 @@ SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
 @pytest.fixture(scope="module")
 def real_slice(tmp_path_factory) -> Path:
     """12 train and 3 test photos of three real classes, linked (not copied) from the shared data."""
+    require(LANDMARKS.is_dir(), f"real photos not found at {LANDMARKS}")
     root = tmp_path_factory.mktemp("slice")
     for split, count in (("train", 12), ("test", 3)):
         for folder in SLICE_CLASSES:
@@ -28,6 +29,7 @@ def real_slice(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def negatives_slice(tmp_path_factory) -> Path:
     """3 photos each of 9 other landmarks (linked): enough for the by-landmark split of 4 test, 4 valid, 1 train."""
+    require(OTHER_LANDMARKS_DIR.is_dir(), f"other landmarks not found at {OTHER_LANDMARKS_DIR}")
     root = tmp_path_factory.mktemp("negatives")
     for landmark in sorted(p for p in OTHER_LANDMARKS_DIR.iterdir() if p.is_dir())[:9]:
         (root / landmark.name).mkdir()
@@ -42,7 +44,6 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@needs_shared_data
 @pytest.mark.parametrize(
     "script, extra",
     [
@@ -72,7 +73,6 @@ def test_train_export_reload_predict(real_slice, negatives_slice, tmp_path, scri
     assert sum(result["probabilities"]) == pytest.approx(1.0, abs=1e-5)
 
 
-@needs_shared_data
 @pytest.mark.parametrize(
     "script, extra",
     [

@@ -1,7 +1,9 @@
 import json
+import re
 import signal
 import subprocess
 import time
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -34,27 +36,32 @@ def test_fit_learns_and_records_every_epoch(tmp_path):
     assert len(json.loads((tmp_path / HISTORY).read_text())) == 6
 
 
-class CrashesAfter(TensorDataset):
-    """A dataset that dies part-way through training, like a process killed mid-epoch."""
+class CountedReads(TensorDataset):
+    """Counts the items training reads; with `crash_after`, dies part-way like a process killed mid-epoch."""
 
-    def __init__(self, dataset: TensorDataset, items: int):
+    def __init__(self, dataset: TensorDataset, crash_after: int | None = None):
         super().__init__(*dataset.tensors)
-        self.items_left = items
+        self.reads, self.crash_after = 0, crash_after
 
     def __getitem__(self, index):
-        self.items_left -= 1
-        if self.items_left < 0:
+        self.reads += 1
+        if self.crash_after is not None and self.reads > self.crash_after:
             raise RuntimeError("killed")
         return super().__getitem__(index)
 
 
-def test_resumed_run_repeats_the_uninterrupted_one(tmp_path):
+def test_resumed_run_trains_only_the_remaining_epochs_and_repeats_the_uninterrupted_one(tmp_path):
     full = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "full", CONFIG)
     with pytest.raises(RuntimeError, match="killed"):
-        fit(linear_model(), CrashesAfter(blobs(128, 0), 128 * 2 + 50), blobs(64, 1), tmp_path / "cut", CONFIG)
-    assert len(json.loads((tmp_path / "cut" / HISTORY).read_text())) == 2
-    resumed = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "cut", CONFIG, resume=True)
-    assert len(resumed) == len(full)
+        fit(linear_model(), CountedReads(blobs(128, 0), crash_after=128 * 2 + 50), blobs(64, 1), tmp_path / "cut", CONFIG)
+    done_before = json.loads((tmp_path / "cut" / HISTORY).read_text())
+    assert [record["epoch"] for record in done_before] == [1, 2]
+    train = CountedReads(blobs(128, 0))
+    resumed = fit(linear_model(), train, blobs(64, 1), tmp_path / "cut", CONFIG, resume=True)
+    # Epochs 3-6 read the 128 training items once each; the first two come from the checkpoint, timings and all.
+    assert train.reads == (CONFIG.epochs - 2) * 128
+    assert [asdict(record) for record in resumed[:2]] == done_before
+    assert [record.epoch for record in resumed] == [record.epoch for record in full]
     for uninterrupted, continued in zip(full, resumed):
         assert continued.train_loss == pytest.approx(uninterrupted.train_loss, rel=1e-5)
         assert continued.valid_loss == pytest.approx(uninterrupted.valid_loss, rel=1e-5)
@@ -95,6 +102,7 @@ def test_training_killed_mid_epoch_resumes_to_full_history(tmp_path):
     command = [
         PYTHON, "train_scratch.py", "--data-dir", str(dataset), "--epochs", "4", "--batch-size", "8",
         "--image-size", "48", "--run-dir", str(run_dir), "--out", str(tmp_path / "out"),
+        "--negatives", str(tmp_path / "none"),  # resume is under test, not "none of these": the synthetic photos only
     ]
     repo = subprocess_env()["PYTHONPATH"]
     process = subprocess.Popen(command, cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -107,7 +115,11 @@ def test_training_killed_mid_epoch_resumes_to_full_history(tmp_path):
     assert epochs_before < 4, "the kill came too late to interrupt training"
     done = subprocess.run(command + ["--resume"], cwd=repo, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"Resuming from {run_dir / LAST_CHECKPOINT} after epoch {epochs_before}" in done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert f"Resuming from {run_dir / LAST_CHECKPOINT} after epoch {epochs_before}" in output
+    # fit logs one line per epoch it trains: the resumed run trains the remaining ones, and only those.
+    trained = [int(epoch) for epoch in re.findall(r"^epoch +(\d+) +train loss", output, re.MULTILINE)]
+    assert trained == list(range(epochs_before + 1, 5))
     history = json.loads((run_dir / HISTORY).read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     assert (tmp_path / "out" / "scratch.pt").is_file()
