@@ -49,11 +49,14 @@ class ImageFolder:
         return len(self.files)
 
 
+def is_image_file(path: Path) -> bool:
+    """An image by its suffix, and not hidden."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
 def image_files(folder: str | os.PathLike) -> list[Path]:
-    """The image files directly in `folder` (by suffix, hidden files left out), sorted."""
-    return sorted(
-        path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-    )
+    """The image files directly in `folder`, sorted."""
+    return sorted(path for path in Path(folder).iterdir() if is_image_file(path))
 
 
 def find_images(root: str | os.PathLike, split: str, class_folders: Sequence[str] | None = None) -> ImageFolder:

@@ -76,8 +76,7 @@ def list_photos(source: str | os.PathLike) -> list[Photo]:
     if source.is_dir():
         found = (
             path for path in source.rglob("*")
-            if path.suffix.lower() in data.IMAGE_SUFFIXES and path.is_file()
-            and not any(part.startswith(".") for part in path.relative_to(source).parts)
+            if data.is_image_file(path) and not any(part.startswith(".") for part in path.relative_to(source).parent.parts)
         )
         return [photo(path, path.relative_to(source).as_posix()) for path in sorted(found)]
     if source.is_file():
