@@ -13,6 +13,7 @@ from landmark_core.features import augmented_features
 from landmark_core.models import TransferNet
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
+from landmark_core.teaching import TrainingFeatures, features_path, save_training_features
 from landmark_core.training import fit, transfer_head_config
 
 
@@ -58,7 +59,15 @@ def main() -> None:
         history=[vars(record) for record in history],
         extra={"fit_config": vars(config), "backbone": args.backbone, "augmented_views": args.views},
     )
-    release(model, facts, prepared, negatives, (mean, std), resize_size, args.image_size, args.accept, args.out)
+    card = release(model, facts, prepared, negatives, (mean, std), resize_size, args.image_size, args.accept, args.out)
+    # What teaching a landmark in the app retrains the head on (landmark_core.teaching); no photo is kept.
+    save_training_features(
+        features_path(args.out / "transfer.pt"),
+        TrainingFeatures(
+            class_names=card["classes"], train_features=train_features[0], train_labels=train_features[1], plain_rows=len(train_images),
+            valid_features=valid_features[0], valid_labels=valid_features[1], accept=args.accept, mean=list(mean), std=list(std),
+        ),
+    )
 
 
 if __name__ == "__main__":

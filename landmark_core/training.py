@@ -69,7 +69,8 @@ class EpochRecord:
     seconds: float
 
 
-def _optimizer_and_scheduler(model: nn.Module, config: FitConfig, steps_per_epoch: int):
+def optimizer_and_scheduler(model: nn.Module, config: FitConfig, steps_per_epoch: int):
+    """The optimizer and lr schedule `config` names (its PLATEAU scheduler steps per epoch, ONE_CYCLE per batch)."""
     if config.schedule == PLATEAU:
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
         return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
@@ -124,7 +125,7 @@ def fit(
     shuffle = torch.Generator()
     train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=shuffle, drop_last=len(train_set) > config.batch_size)
     valid_loader = DataLoader(valid_set, batch_size=config.batch_size * 2)
-    optimizer, scheduler = _optimizer_and_scheduler(model, config, len(train_loader))
+    optimizer, scheduler = optimizer_and_scheduler(model, config, len(train_loader))
     per_epoch = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     weight = None if config.class_weights is None else torch.tensor(config.class_weights)
     loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)

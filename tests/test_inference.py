@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from conftest import synthetic_photo
-from landmark_core import images, inference
+from landmark_core import images, inference, teaching
 from landmark_core.models import ScratchCNN
 from landmark_core.predictor import Predictor, export_predictor
 
@@ -57,11 +57,38 @@ def write_model(folder: Path, name: str, classes=CLASSES, threshold: float = 0.0
     return folder / f"{name}.pt"
 
 
+def write_teaching_features(model_path: Path, photos_per_class: int = 30) -> Path:
+    """The features file train_transfer.py writes beside transfer.pt, made from synthetic photos (classes 0-3
+    as the landmarks, 8 and 9 as "none of these") with the fixture model's own backbone."""
+    predictor = torch.jit.load(str(model_path))
+    known = len(predictor.class_names)
+
+    def rows(labels: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        photos = [images.to_uint8_tensor(synthetic_photo(label, seed=seed + i, size=(96, 80))) for label in labels for i in range(photos_per_class)]
+        with torch.inference_mode():
+            features = torch.cat([predictor.pooled(photo[None]) for photo in photos])
+        return features, torch.tensor([min(label, known) for label in labels for _ in range(photos_per_class)])
+
+    train_features, train_labels = rows([*range(known), 8, 9], seed=500)
+    valid_features, valid_labels = rows([*range(known), 8], seed=900)
+    card = json.loads(model_path.with_suffix(".json").read_text())
+    path = teaching.features_path(model_path)
+    teaching.save_training_features(
+        path,
+        teaching.TrainingFeatures(
+            class_names=card["classes"], train_features=train_features, train_labels=train_labels, plain_rows=len(train_labels),
+            valid_features=valid_features, valid_labels=valid_labels, accept=0.95, mean=[0.5, 0.45, 0.4], std=[0.25, 0.25, 0.25],
+        ),
+    )
+    return path
+
+
 def make_model_dir(folder: Path, threshold: float = 0.0) -> Path:
-    """Both slots filled (the transfer slot by a second small model with the same contract)."""
+    """Both slots filled (the transfer slot by a second small model with the same contract), and the features
+    teaching needs beside the transfer model."""
     folder.mkdir(parents=True, exist_ok=True)
     write_model(folder, "scratch", threshold=threshold, seed=0)
-    write_model(folder, "transfer", threshold=threshold, seed=1)
+    write_teaching_features(write_model(folder, "transfer", threshold=threshold, seed=1))
     return folder
 
 
