@@ -38,7 +38,7 @@ class ModelFileError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    name: str  # "scratch" or "transfer"
+    name: str  # "scratch" or "transfer", or a taught model's "Transfer + <landmark>"
     predictor: torch.jit.ScriptModule
     card: dict
 
@@ -58,7 +58,10 @@ class LoadedModel:
 
     @property
     def title(self) -> str:
-        """'Transfer (EfficientNet-Lite0)': the kind, and the architecture without its details."""
+        """'Transfer (EfficientNet-Lite0)': the kind, and the architecture without its details; a taught model's
+        own name ('Transfer + Sydney Opera House')."""
+        if "taught" in self.card:
+            return str(self.card.get("name") or self.name)
         architecture = str(self.card.get("architecture", "")).split(" (")[0].strip()
         architecture = re.sub(r"^efficientnet_lite(\d)$", r"EfficientNet-Lite\1", architecture)  # the timm id, prettier
         kind = str(self.card.get("kind", self.name)).capitalize()

@@ -17,13 +17,12 @@ from gradio_client import Client, handle_file
 from benchmarks.app_harness import HOST, AppProcess  # noqa: F401  (HOST: for tests that open raw connections)
 from conftest import REPO, synthetic_photo
 from landmark_core import inference
-from test_inference import write_model
+from landmark_core.space_bundle import MODEL_FILE_SUFFIXES  # what a trained model leaves in assets/models
+from test_inference import write_model, write_teaching_features
 
 START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 60
 SHIPPED_MODELS = REPO / "assets" / "models"
-# What a trained model leaves in assets/models besides the .pt: its card and its plots.
-MODEL_FILE_SUFFIXES = (".pt", ".json", "_curves.png", "_confusion.png")
 
 
 def is_shipped(name: str) -> bool:
@@ -39,7 +38,9 @@ def shipped_or_fixture_models(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for seed, name in enumerate(inference.MODEL_NAMES):
         if not is_shipped(name):
-            write_model(folder, name, seed=seed)
+            model_file = write_model(folder, name, seed=seed)
+            if name == "transfer":
+                write_teaching_features(model_file)
             continue
         for suffix in MODEL_FILE_SUFFIXES:
             if (SHIPPED_MODELS / f"{name}{suffix}").is_file():

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from app_server import start_app, synthetic_samples
+from app_server import REQUEST_TIMEOUT_S, start_app, synthetic_samples
 from conftest import EIFFEL_SAMPLE, REPO, synthetic_photo
 from landmark_core.samples import fill_samples, list_samples
 from test_inference import CLASSES, make_model_dir
@@ -82,9 +83,51 @@ def test_unknown_model_name_is_a_clear_error(server, jpeg):
         server.predict(jpeg, "../../etc/passwd")
 
 
-def test_api_lists_predict_with_three_inputs(server):
-    endpoint = server.client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict"]
-    assert [parameter["parameter_name"] for parameter in endpoint["parameters"]] == ["image", "model_name", "k"]
+def test_api_lists_predict_and_teach_with_their_inputs(server):
+    endpoints = server.client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert [parameter["parameter_name"] for parameter in endpoints["/predict"]["parameters"]] == ["image", "model_name", "k"]
+    assert [parameter["parameter_name"] for parameter in endpoints["/teach"]["parameters"]] == ["name", "photos"]
+
+
+def teach(server, name: str, photos: list[Path], client=None):
+    job = (client or server.client).submit(name, [handle_file(str(photo)) for photo in photos], api_name="/teach")
+    return job.result(timeout=REQUEST_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def opera_photos(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("opera")
+    for seed in range(7):
+        synthetic_photo(6, seed=4000 + seed, size=(160, 120)).save(folder / f"opera_{seed}.jpg", quality=90)
+    return sorted(folder.glob("*.jpg"))
+
+
+def test_teach_adds_a_model_that_this_client_alone_can_use(server, opera_photos):
+    client = server.new_client()
+    name, figures = teach(server, "Sydney Opera House", opera_photos[:6], client)
+    assert name == "Transfer + Sydney Opera House"
+    assert figures["photos"] == 6 and figures["held_out_photos"] == 1 and figures["seconds"] > 0
+    result = server.predict(opera_photos[6], name, 10, client=client)
+    assert result["model"] == name
+    assert {guess["label"] for guess in result["top"]} == {*CLASSES, "Sydney Opera House"}
+    with pytest.raises(AppError, match="Unknown model"):
+        server.predict(opera_photos[6], name, 3, client=server.new_client())  # another visitor never sees it
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "message"),
+    [("", 6, "Give the landmark a name"), ("Eiffel Tower", 6, "already know Eiffel Tower"), ("Opera", 3, "at least 5 photos")],
+)
+def test_teach_refuses_bad_requests_with_a_message(server, opera_photos, name, count, message):
+    with pytest.raises(AppError, match=message):
+        teach(server, name, opera_photos[:count])
+
+
+def test_teach_names_the_unreadable_photo(server, opera_photos, tmp_path):
+    fake = tmp_path / "not_a_photo.jpg"
+    fake.write_text("just text")
+    with pytest.raises(AppError, match="not_a_photo.jpg"):
+        teach(server, "Sydney Opera House", [*opera_photos[:5], fake])
 
 
 def test_only_the_pages_own_files_are_served(server):

@@ -18,8 +18,8 @@ from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
 from app_server import is_shipped
-from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require
-from landmark_core import inference
+from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require, synthetic_photo
+from landmark_core import inference, teaching
 from landmark_core.everyday import skimage_photos
 from landmark_core.places import load_places, place_for
 from landmark_core.ui.answers import landmark_name
@@ -193,3 +193,43 @@ def test_the_landmarks_it_does_not_know_have_a_gallery_of_their_own(page):
     # Whether each model rejects it is checked (and today fails for transfer) in test_shipped_models.py.
     shows_prediction(page, re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}"))
     screenshot(page, "06-unknown-gallery-sample")
+
+
+TAUGHT_LANDMARK = "Sydney Opera House"
+TEACH_TIMEOUT_MS = 90_000  # seconds on an idle machine, more on a busy 2-core one
+
+
+def expected_taught_winner() -> str | re.Pattern:
+    """The shipped transfer model learns the synthetic landmark; on a random-weight fixture any answer will do."""
+    return TAUGHT_LANDMARK if is_shipped("transfer") else re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}")
+
+
+def test_teaching_a_landmark_adds_a_model_that_recognises_it(page, shipped_app, tmp_path):
+    require(teaching.features_path(shipped_app.models / "transfer.pt").is_file(), f"{shipped_app.models} has no transfer_features.pt to teach with")
+    # Label 6: a stripe direction and hue that none of the known landmarks' synthetic photos use.
+    photos = [tmp_path / f"opera_{seed}.jpg" for seed in range(7)]
+    for seed, photo in enumerate(photos):
+        synthetic_photo(6, seed=4000 + seed, size=(160, 120)).save(photo, quality=90)
+    taught = f"Transfer + {TAUGHT_LANDMARK}"
+
+    page.get_by_role("tab", name="Teach a landmark").click()
+    page.locator("#teach-name").get_by_role("textbox").fill(TAUGHT_LANDMARK)
+    page.locator("#teach-files input[type=file]").set_input_files([str(photo) for photo in photos[:6]])
+    expect(page.locator("#teach-files").get_by_role("cell", name=photos[5].name)).to_be_visible()  # the uploads arrived
+    page.locator("#teach-button").click()
+    expect(page.locator("#teach-status")).to_contain_text(f"Taught: {taught}", timeout=TEACH_TIMEOUT_MS)
+    expect(page.locator("#teach-status")).to_contain_text("From 6 photos")
+    expect(page.locator("#teach-model-name").get_by_role("textbox")).to_have_value(taught)
+    download = page.locator("#teach-download")
+    expect(download).to_be_visible()
+    expect(download.get_by_role("cell", name="transfer_plus_Sydney_Opera_House.pt")).to_be_visible()
+    screenshot(page, "08-teach-a-landmark")
+
+    page.get_by_role("tab", name="Classify").click()
+    expect(page.locator("#model-radio").get_by_label(taught)).to_be_checked()
+    expect(page.locator("#known-landmarks")).to_contain_text(TAUGHT_LANDMARK)
+    page.locator("#upload-image input[type=file]").set_input_files(str(photos[6]))
+    shows_prediction(page, expected_taught_winner())
+    page.get_by_text("The same answer as JSON").click()
+    expect(page.locator("#result-json")).to_contain_text(f'"{taught}"')
+    screenshot(page, "09-classified-with-the-taught-model")

@@ -116,24 +116,29 @@ def test_facts_show_the_open_set_figures_of_the_card(lens):
     assert "**Not one of my landmarks:**" in facts.facts_markdown(ModelSlot("scratch", broken, None))
 
 
-def test_compare_says_whether_the_models_agree(lens):
-    def sides(scratch: str, transfer: str) -> dict:
-        return {"scratch": compare.Side(decision=scratch), "transfer": compare.Side(decision=transfer)}
+def test_compare_says_whether_the_models_agree():
+    def sides(*decisions: str) -> dict:
+        titles = ["Scratch (ScratchCNN)", "Transfer (EfficientNet-Lite0)", "Transfer + Sydney Opera House"]
+        return {title: compare.Side(decision=said, title=title) for title, said in zip(titles, decisions)}
 
-    assert compare.verdict_markdown(lens, sides("Eiffel Tower", "Eiffel Tower")) == "**Both models say:** Eiffel Tower"
-    assert compare.verdict_markdown(lens, sides("not one of mine", "not one of mine")) == "**Both models say:** not one of mine"
-    assert compare.verdict_markdown(lens, sides("Eiffel Tower", "not one of mine")) == (
+    assert compare.verdict_markdown(sides("Eiffel Tower", "Eiffel Tower")) == "**Both models say:** Eiffel Tower"
+    assert compare.verdict_markdown(sides("not one of mine", "not one of mine")) == "**Both models say:** not one of mine"
+    assert compare.verdict_markdown(sides("Eiffel Tower", "not one of mine")) == (
         "**The models disagree:** Scratch (ScratchCNN): Eiffel Tower · Transfer (EfficientNet-Lite0): not one of mine"
     )
-    assert compare.verdict_markdown(lens, {"scratch": compare.Side(decision="Eiffel Tower"), "transfer": compare.Side()}) == ""
+    assert compare.verdict_markdown(sides("Eiffel Tower", "Eiffel Tower", "Eiffel Tower")) == "**All 3 models say:** Eiffel Tower"
+    assert compare.verdict_markdown({"scratch": compare.Side(decision="Eiffel Tower"), "transfer": compare.Side()}) == ""
 
 
-def test_compare_answers_with_both_models(lens, tmp_path):
+def test_compare_answers_with_both_models_and_a_taught_one(lens, tmp_path):
     photo = tmp_path / "photo.jpg"
     synthetic_photo(1, seed=2).save(photo)
     sides = compare.compare(lens, {"path": str(photo)})
     assert set(sides) == {"scratch", "transfer"} and all(side.chart is not None and side.decision for side in sides.values())
-    assert compare.verdict_markdown(lens, sides).startswith(("**Both models say:**", "**The models disagree:**"))
+    assert compare.verdict_markdown(sides).startswith(("**Both models say:**", "**The models disagree:**"))
+    taught = inference.LoadedModel("Transfer + Sydney Opera House", lens.slots["transfer"].model.predictor, {"taught": {}})
+    sides = compare.compare(lens, {"path": str(photo)}, taught)
+    assert list(sides) == ["scratch", "transfer", compare.TAUGHT_SIDE] and sides[compare.TAUGHT_SIDE].title == "Transfer + Sydney Opera House"
 
 
 # --- the chart ------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
     classify.py  the Classify tab and the /predict endpoint
     compare.py   the Compare tab
     batch.py     the Batch tagging tab and the /tag endpoint
+    teach.py     the Teach a landmark tab and the /teach endpoint
+    session.py   one visitor's taught models (session state) and their files
     page.py      the title, the banner and the tabs together
 
 The thinking happens in landmark_core.inference; this package only turns its plain answers into a chart, words

@@ -18,6 +18,7 @@ from landmark_core.inference import LoadedModel
 from landmark_core.tags import TagRow
 from landmark_core.ui.answers import percent
 from landmark_core.ui.lens import MODEL_WORK, LandmarkLens
+from landmark_core.ui.session import TaughtModels
 
 # A batch runs on one of the few workers; this keeps one user's upload from holding it for minutes.
 MAX_BATCH_FILES = 300
@@ -70,12 +71,12 @@ class Tagged:
     summary: str = ""
 
 
-def tag(lens: LandmarkLens, files: list[str] | None, model_name: str, progress: gr.Progress) -> Tagged:
+def tag(lens: LandmarkLens, files: list[str] | None, model_name: str, progress: gr.Progress, taught: TaughtModels | None = None) -> Tagged:
     """A table row per file (bad files get their error) and the same rows as CSV."""
     if not files:
         return Tagged()
     try:
-        model = lens.model(model_name)
+        model = lens.model(model_name, taught)
     except gr.Error as error:
         gr.Warning(error.message, title="Model unavailable")
         return Tagged(summary=f"**Can't tag:** {error.message}")
@@ -87,7 +88,7 @@ def tag(lens: LandmarkLens, files: list[str] | None, model_name: str, progress: 
     return Tagged([table_row(row) for row in rows], str(csv_file), summary_markdown(rows, model, max(0, len(files) - MAX_BATCH_FILES)))
 
 
-def build_batch_tab(lens: LandmarkLens, model_radio: gr.Radio) -> None:
+def build_batch_tab(lens: LandmarkLens, model_radio: gr.Radio, taught_state: gr.State) -> None:
     """The tab and its `/tag` endpoint; photos are tagged with the model chosen on the Classify tab."""
     with gr.Tab("Batch tagging", elem_id="tab-batch"):
         gr.Markdown(
@@ -106,7 +107,7 @@ def build_batch_tab(lens: LandmarkLens, model_radio: gr.Radio) -> None:
         )
         download = gr.File(label="Download as CSV", interactive=False, elem_id="batch-csv")
 
-    @photos.upload(inputs=[photos, model_radio], outputs=[table, download, summary], api_name="tag", **MODEL_WORK)
-    def tag_files(files: list[str] | None, model_name: str, progress=gr.Progress()) -> dict:
-        tagged = tag(lens, files, model_name, progress)
+    @photos.upload(inputs=[photos, model_radio, taught_state], outputs=[table, download, summary], api_name="tag", **MODEL_WORK)
+    def tag_files(files: list[str] | None, model_name: str, taught: TaughtModels, progress=gr.Progress()) -> dict:
+        tagged = tag(lens, files, model_name, progress, taught)
         return {table: tagged.table, download: tagged.csv, summary: tagged.summary}

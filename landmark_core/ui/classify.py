@@ -26,16 +26,18 @@ from landmark_core.samples import Sample
 from landmark_core.ui.answers import DEFAULT_K, chart, known_landmarks_markdown, landmark_name, winner_markdown
 from landmark_core.ui.facts import facts_markdown
 from landmark_core.ui.lens import MODEL_WORK, PAGE_MODEL_WORK, LandmarkLens, uploaded_path
+from landmark_core.ui.session import TaughtModels
 
 log = logging.getLogger("landmark_lens")
 
 
-def api_predict(lens: LandmarkLens, image: Any, model_name: str, k: float) -> dict:
+def api_predict(lens: LandmarkLens, image: Any, model_name: str, k: float, taught: TaughtModels | None = None) -> dict:
     """Classify one photo. Returns {"model", "top": [{"label", "probability", "index", "place"}], "is_unknown",
     "known_score", "unknown_threshold", "milliseconds"}: the photo is not one of the model's landmarks when
     "is_unknown" is true (its "known_score" is below "unknown_threshold"), and "top" then lists only the closest
-    ones. A bad photo or an unavailable model raises an error with a message."""
-    model = lens.model(model_name)
+    ones. The model is "scratch", "transfer", or a model this client taught with `/teach`. A bad photo or an
+    unavailable model raises an error with a message."""
+    model = lens.model(model_name, taught)
     path = uploaded_path(image)
     if path is None:
         raise gr.Error("No photo received: send an image file.", title="No photo", print_exception=False)
@@ -73,13 +75,13 @@ def located_copy(lens: LandmarkLens, path: str, prediction: inference.Prediction
     return None if outcome == geotag.NOT_JPEG else str(target)
 
 
-def answer(lens: LandmarkLens, image: Any, model_name: str, k: float, show_heatmap: bool) -> Answer:
+def answer(lens: LandmarkLens, image: Any, model_name: str, k: float, show_heatmap: bool, taught: TaughtModels | None = None) -> Answer:
     """Classify the tab's photo; a bad photo or an unavailable model becomes a message, never a trace."""
     path = uploaded_path(image)
     if path is None:
         return Answer()
     try:
-        model = lens.model(model_name)
+        model = lens.model(model_name, taught)
         prediction = inference.predict(model, path, inference.clamp_k(model, k))
         latency = f"⏱️ {prediction.milliseconds:.0f} ms to decode and classify on this server's CPU"
         overlay = None
@@ -131,10 +133,11 @@ def sample_gallery(samples: list[Sample], captions: list[str], photo: gr.Image, 
     return gallery
 
 
-def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.Radio:
-    """The tab, its events and the `/predict` endpoint; returns the model switcher, which the Batch tab reads and
-    which updates `known_landmarks` (the page's list of what the current model knows)."""
-    choices = [(slot.label, name) for name, slot in lens.slots.items()]
+def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown, taught_state: gr.State) -> tuple[gr.Radio, gr.Slider]:
+    """The tab, its events and the `/predict` endpoint; returns the model switcher, which the Batch tab reads, the
+    Teach tab extends with this visitor's taught models, and which updates `known_landmarks` (the page's list of
+    what the current model knows), and the k slider (which the Teach tab stretches to a taught model's landmarks)."""
+    choices = lens.model_choices()
     classes = most_guesses(lens.slots[lens.default_model].model)
     with gr.Tab("Classify", elem_id="tab-classify"):
         with gr.Row():
@@ -182,7 +185,7 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
     gr.on(
         [],
         functools.partial(api_predict, lens),
-        [photo, model_radio, k_slider],
+        [photo, model_radio, k_slider, taught_state],
         result_json,
         api_name="predict",
         api_description=api_predict.__doc__,
@@ -190,11 +193,11 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
         **MODEL_WORK,
     )
 
-    answer_inputs, answer_outputs = [photo, model_radio, k_slider, heatmap_box], [plot, winner, latency, heatmap, result_json, located]
+    answer_inputs, answer_outputs = [photo, model_radio, k_slider, heatmap_box, taught_state], [plot, winner, latency, heatmap, result_json, located]
 
     @gr.on([photo.change, k_slider.release, heatmap_box.input], inputs=answer_inputs, outputs=answer_outputs, **PAGE_MODEL_WORK)
-    def show_answer(image: Any, model_name: str, k: float, show_heatmap: bool) -> dict:
-        shown = answer(lens, image, model_name, k, show_heatmap)
+    def show_answer(image: Any, model_name: str, k: float, show_heatmap: bool, taught: TaughtModels) -> dict:
+        shown = answer(lens, image, model_name, k, show_heatmap, taught)
         return {
             plot: shown.chart,
             winner: shown.words,
@@ -204,17 +207,19 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown) -> gr.R
             located: gr.DownloadButton(value=shown.located, visible=bool(shown.located)),
         }
 
-    def switch_model(model_name: str, k: float) -> dict:
+    def switch_model(model_name: str, k: float, taught: TaughtModels) -> dict:
         """The page names what this model knows, and k stays within it (a model may know fewer than the other)."""
-        slot = lens.slots.get(model_name)
-        model = slot.model if slot else None
+        try:
+            model = lens.model(model_name, taught)
+        except gr.Error:
+            model = None
         count = most_guesses(model)
         return {
             k_slider: gr.Slider(maximum=count, value=max(1, min(int(k or DEFAULT_K), count))),
             known_landmarks: known_landmarks_markdown(model),
         }
 
-    model_radio.input(switch_model, [model_radio, k_slider], [k_slider, known_landmarks], api_visibility="private").then(
+    model_radio.input(switch_model, [model_radio, k_slider, taught_state], [k_slider, known_landmarks], api_visibility="private").then(
         show_answer, answer_inputs, answer_outputs, **PAGE_MODEL_WORK
     )
-    return model_radio
+    return model_radio, k_slider

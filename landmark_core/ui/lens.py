@@ -1,5 +1,6 @@
-"""The page's shared state: the two model slots, the gallery photos and a scratch folder for downloads, plus how
-a request names a photo and a model. Every tab reads it; none changes it (nothing here is per visitor).
+"""The page's shared state: the two model slots, the gallery photos, the features teaching retrains on and a
+scratch folder for downloads, plus how a request names a photo and a model. Every tab reads it; none changes it
+(what is per visitor, their taught models, lives in ui/session.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import gradio as gr
 from landmark_core import inference
 from landmark_core.inference import LoadedModel, ModelFileError
 from landmark_core.samples import Sample
+from landmark_core.teaching import TrainingFeatures, features_path, load_training_features
+from landmark_core.ui.session import TaughtModels
 
 log = logging.getLogger("landmark_lens")
 
@@ -117,11 +120,24 @@ class LandmarkLens:
         files = [sample.path for sample in self.samples] + [p for name in self.slots for p in self.plot_files(name)]
         return [str(Path(file).resolve()) for file in files]
 
-    def model(self, name: Any) -> LoadedModel:
-        """The loaded model a request names; anything else is an error with a message for the page."""
+    @functools.cached_property
+    def teaching_features(self) -> TrainingFeatures:
+        """What teaching retrains the transfer head on (read once, on first use); TeachingError when absent."""
+        return load_training_features(features_path(self.model_dir / "transfer.pt"))
+
+    def model_choices(self, taught: TaughtModels | None = None) -> list[tuple[str, str]]:
+        """The model switcher's (label, name) pairs: the shipped models, then this visitor's taught ones."""
+        return [(slot.label, name) for name, slot in self.slots.items()] + [(name, name) for name in (taught.names if taught else [])]
+
+    def model(self, name: Any, taught: TaughtModels | None = None) -> LoadedModel:
+        """The loaded model a request names (a shipped one, or one this session taught); anything else is an error
+        with a message for the page."""
+        if taught is not None and name in taught:
+            return taught.models[name]
         slot = self.slots.get(name) if isinstance(name, str) else None
         if slot is None:
-            raise gr.Error(f"Unknown model {name!r}: choose one of {', '.join(self.slots)}.", title="Unknown model", print_exception=False)
+            choices = [*self.slots, *(taught.names if taught else [])]
+            raise gr.Error(f"Unknown model {name!r}: choose one of {', '.join(choices)}.", title="Unknown model", print_exception=False)
         if slot.model is None:
             raise gr.Error(slot.error, title="Model unavailable", print_exception=False)
         return slot.model
