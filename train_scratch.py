@@ -8,7 +8,8 @@ from landmark_core import cli, data, runtime
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
-from landmark_core.training import FitConfig, fit
+from landmark_core.optim import FitConfig
+from landmark_core.training import fit
 
 
 def main() -> None:

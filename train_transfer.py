@@ -14,7 +14,8 @@ from landmark_core.models import TransferNet
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
 from landmark_core.teaching import TrainingFeatures, features_path, save_training_features
-from landmark_core.training import fit, transfer_head_config
+from landmark_core.optim import transfer_head_config
+from landmark_core.training import fit
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 
 from landmark_core import backbones, data
 from landmark_core.models import TransferNet
-from landmark_core.training import PLATEAU, FitConfig
+from landmark_core.optim import PLATEAU, FitConfig
 
 COURSE_BATCH = 32  # the course starter's batch size
 COURSE_CNN = "course CNN (conv16-conv32-conv64, each + max-pool; Linear(500), dropout 0.25, Linear(classes))"

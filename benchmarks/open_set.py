@@ -37,7 +37,8 @@ from landmark_core.everyday import everyday_photos
 from landmark_core.features import augmented_features
 from landmark_core.negatives import landmark_files, list_landmarks, unknown_class_files
 from landmark_core.places import display_name
-from landmark_core.training import fit, transfer_head_config
+from landmark_core.optim import transfer_head_config
+from landmark_core.training import fit
 
 ACCEPT = {"transfer": 0.97, "scratch": 0.93}  # train_transfer.py's and train_scratch.py's --accept defaults
 FOLDS = 5

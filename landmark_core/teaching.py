@@ -6,7 +6,7 @@ and of the validation photos; float16). Teaching:
 1. computes the same features of the visitor's photos (a plain view and several augmented ones) with the shipped
    predictor's own backbone (`feature_map`), so no training code or weights package is needed;
 2. retrains the linear head over the shipped features plus the new landmark, with the shipped recipe
-   (training.transfer_head_config) and the new landmark's few photos weighed up (TAUGHT_WEIGHT_CAP);
+   (optim.transfer_head_config) and the new landmark's few photos weighed up (TAUGHT_WEIGHT_CAP);
 3. recalibrates the open-set rule (prototypes, familiarity floor, unknown threshold) on the shipped validation
    features, at the shipped operating point;
 4. scripts a new predictor around the shipped one's backbone: same contract, one more landmark.
@@ -31,7 +31,7 @@ from landmark_core import openset
 from landmark_core.data import train_transform
 from landmark_core.files import atomic_path
 from landmark_core.predictor import Predictor, script_predictor
-from landmark_core.training import FitConfig, optimizer_and_scheduler, transfer_head_config
+from landmark_core.optim import FitConfig, optimizer_and_scheduler, transfer_head_config
 
 FEATURES_SUFFIX = "_features.pt"
 MIN_PHOTOS, MAX_PHOTOS = 5, 50

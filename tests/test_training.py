@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import TensorDataset
 
 from conftest import PYTHON, make_image_folders, subprocess_env
-from landmark_core.training import HISTORY, LAST_CHECKPOINT, PLATEAU, FitConfig, fit
+from landmark_core.optim import PLATEAU, FitConfig
+from landmark_core.training import HISTORY, LAST_CHECKPOINT, fit
 
 
 def blobs(n: int, seed: int) -> TensorDataset:
