@@ -22,6 +22,7 @@ class Mode:
     tagging_photos: int  # files in the list the tagging engines are timed on
     tagging_rss_files: tuple[int, int]  # the short and the long list whose peak memory is compared
     tagging_ray: bool  # time the Ray engine too (a local Ray instance takes ~10 s to start)
+    teach_photos: tuple[int, ...]  # photos per landmark taught back in the leave-landmark-out curve
 
 
 MODES = {
@@ -41,6 +42,7 @@ MODES = {
         tagging_photos=960,
         tagging_rss_files=(500, 10_000),
         tagging_ray=True,
+        teach_photos=(5, 10, 20),
     ),
     "quick": Mode(
         "quick",
@@ -61,6 +63,7 @@ MODES = {
         tagging_photos=320,
         tagging_rss_files=(250, 2_500),
         tagging_ray=True,
+        teach_photos=(10,),
     ),
     "smoke": Mode(
         "smoke",
@@ -78,5 +81,6 @@ MODES = {
         tagging_photos=2 * 32,
         tagging_rss_files=(8, 24),
         tagging_ray=False,
+        teach_photos=(5,),
     ),
 }

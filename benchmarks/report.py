@@ -129,6 +129,37 @@ def tagging_section(tagging: dict) -> str:
     return text + f"\npeak RSS of tag_photos.py: {runs}; ratio {fmt(memory['ratio_long_to_short'], 'x')}"
 
 
+def teaching_section(teaching: dict) -> str:
+    title = "Teaching a landmark (transfer model; leave-landmark-out: each landmark taught back into a head without it)"
+    if (note := not_measured(title, teaching)) is not None:
+        return note
+    timed = "; ".join(f"{row['photos']} photos {row['seconds']} s" for row in teaching["time"])
+    rows = [
+        [point["photos"], point["landmarks"], fmt(point["taught_accuracy"], "acc"), fmt(point["taught_right_and_accepted"], "acc"),
+         f"{point['others_accuracy_drop'] * 100:+.2f} pt", f"{point['unknown_rejected_drop'] * 100:+.2f} pt"]
+        for point in teaching["known"]["curve"]
+    ]
+    text = table(title, ["photos", "landmarks", "top-1", "right+accepted", "others' acc drop", "rejection drop"], rows)
+    others = [
+        [row["landmark"], row["photos"], row["test_photos"], fmt(row["after"]["taught_accuracy"], "acc"), fmt(row["after"]["taught_right_and_accepted"], "acc"),
+         f"{(row['before']['others_accuracy'] - row['after']['others_accuracy']) * 100:+.2f} pt",
+         f"{(row['before']['unknown_rejected'] - row['after']['unknown_rejected']) * 100:+.2f} pt"]
+        for row in teaching["other"]
+    ]
+    sweep = teaching["cap_sweep_on_validation"]
+    if isinstance(sweep, list):
+        text += "\n" + table(
+            f"How the new landmark's loss weight cap was chosen (validation photos only; shipped: {teaching['weight_cap']})",
+            ["weight cap", "photos", "top-1", "right+accepted", "others' acc drop", "rejection drop"],
+            [[row["weight_cap"], row["photos"], fmt(row["taught_accuracy"], "acc"), fmt(row["taught_right_and_accepted"], "acc"),
+              f"{row['others_accuracy_drop'] * 100:+.2f} pt", f"{row['unknown_rejected_drop'] * 100:+.2f} pt"] for row in sweep],
+        )
+    if others:
+        text += "\n" + table("Teaching other landmarks (held-out ones; taught from some photos, tested on the rest)",
+                             ["landmark", "photos", "test", "top-1", "right+accepted", "others' acc drop", "rejection drop"], others)
+    return text + f"\nteaching time at {teaching['time'][0]['torch_threads']} torch thread (the app's): {timed}"
+
+
 def app_section(app: dict) -> str:
     if (note := not_measured("App end to end via gradio_client /predict", app)) is not None:
         return note
@@ -214,6 +245,7 @@ def report(results: dict) -> str:
         app_section(results["app"]),
         open_set_section(results["open_set"]),
         tagging_section(results["tagging"]),
+        teaching_section(results["teaching"]),
         target_section(results["targets"]),
         f"\nbenchmark took {results['seconds']:.0f} s; results in {results['out']}",
     ])

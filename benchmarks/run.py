@@ -20,6 +20,8 @@ Measures, on this machine and in this one run, one module per measurement:
   tagging       (tagging.py) tag_photos.py's local engine in photos/s against the predictor's own batched
                 throughput, the Ray engine on a local Ray instance, and the command's peak memory for a short and
                 a long file list;
+  teaching      (teaching.py) teaching the shipped transfer model a landmark: seconds for 10 and 50 photos, and
+                each known landmark taught back into a head that never saw it, from a few of its training photos;
 then prints a table per measurement (report.py) and PASS/FAIL lines for the product's targets (targets.py), and
 writes everything to --out as JSON.
 
@@ -53,6 +55,7 @@ from benchmarks.report import report  # noqa: E402
 from benchmarks.speed import shipped_speed  # noqa: E402
 from benchmarks.tagging import tagging_speed  # noqa: E402
 from benchmarks.targets import targets  # noqa: E402
+from benchmarks.teaching import teaching_benchmark  # noqa: E402
 from benchmarks.training_cost import training_cost  # noqa: E402
 from landmark_core import data, runtime  # noqa: E402
 from landmark_core.files import write_json  # noqa: E402
@@ -62,6 +65,7 @@ from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
 # --only's section names -> their key in the results.
 SECTIONS = {
     "accuracy": "shipped_accuracy", "training": "training", "speed": "speed", "app": "app", "open_set": "open_set", "tagging": "tagging",
+    "teaching": "teaching",
 }
 
 
@@ -124,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "open_set": lambda: open_set(args.models, args.data_dir, args.negatives, args.udacity_dir, workdir, mode),
             "tagging": lambda: attempt("tagging a photo library", tagging_speed, args.models, test_dir, workdir, mode),
+            "teaching": lambda: attempt("teaching a landmark", teaching_benchmark, args.models, args.data_dir, args.negatives, mode),
         }
         for section, measure in measurements.items():
             results[SECTIONS[section]] = measure() if section in selected else skipped(section, args)

@@ -94,10 +94,28 @@ def open_set_checks(results: dict, indicative: str) -> list[Check]:
     return checks
 
 
+# Teaching a landmark: seconds for 10 and 50 photos; at 10 photos, the taught landmark's test photos answered right,
+# and what the other landmarks' accuracy and the unknown landmarks' rejection may lose.
+TEACH_SECONDS = {10: 15, 50: 30}
+TEACH_PHOTOS, TEACH_ACCURACY, TEACH_OTHERS_DROP, TEACH_REJECTION_DROP = 10, 0.90, 0.01, 0.03
+
+
+def teaching_checks(results: dict, indicative: str) -> list[Check]:
+    timed = {row["photos"]: row["seconds"] for row in dig(results, "teaching", "time") or []}
+    point = next((row for row in dig(results, "teaching", "known", "curve") or [] if row["photos"] == TEACH_PHOTOS), {})
+    return [
+        *(Check(f"teaching from {count} photos <= {limit} s", timed.get(count), limit, "s", False, indicative) for count, limit in TEACH_SECONDS.items()),
+        Check(f"taught landmark top-1 from {TEACH_PHOTOS} photos >= {TEACH_ACCURACY:.0%}", point.get("taught_accuracy"), TEACH_ACCURACY, "acc", True),
+        Check(f"other landmarks' accuracy drop <= {TEACH_OTHERS_DROP:.0%}", point.get("others_accuracy_drop"), TEACH_OTHERS_DROP, "acc", False),
+        Check(f"unknown-landmark rejection drop <= {TEACH_REJECTION_DROP:.0%}", point.get("unknown_rejected_drop"), TEACH_REJECTION_DROP, "acc", False),
+    ]
+
+
 def targets(results: dict, mode: Mode) -> list[dict]:
     indicative = "" if mode.name == "full" else f"{mode.name} mode: indicative only"
     rows = []
-    for check in speed_and_training_checks(results, indicative) + tagging_checks(results, mode, indicative) + open_set_checks(results, indicative):
+    checks = speed_and_training_checks(results, indicative) + tagging_checks(results, mode, indicative) + open_set_checks(results, indicative)
+    for check in checks + teaching_checks(results, indicative):
         if check.value is None or check.limit is None:
             status = "SKIP"
         else:

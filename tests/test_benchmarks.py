@@ -15,13 +15,14 @@ from conftest import PYTHON, REPO, make_image_folders, subprocess_env, synthetic
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import list_landmarks, split_landmarks
 from landmark_core.predictor import Predictor, export_predictor
-from test_inference import write_model
+from test_inference import write_model, write_teaching_features
 
 SYNTHETIC_CLASSES = [f"Synthetic Place {label}" for label in range(3)]  # make_image_folders' classes, by display name
 # negatives.split_landmarks' 4 test + 4 validation landmarks and one to train on, as the training scripts split them.
 OTHER_LANDMARKS = 9
 OPEN_SET_TARGETS = 12
 TAGGING_TARGETS = 2
+TEACHING_TARGETS = 5
 
 
 def other_landmarks(root: Path) -> Path:
@@ -40,6 +41,7 @@ def fixture_models(folder: Path, negatives: Path) -> Path:
     folder.mkdir(parents=True)
     for seed, name in enumerate(("scratch", "transfer")):
         write_model(folder, name, classes=SYNTHETIC_CLASSES, seed=seed)
+    write_teaching_features(folder / "transfer.pt")
     card = json.loads((folder / "scratch.json").read_text())
     card["open_set"] = {"landmark_split": vars(split_landmarks(list_landmarks(negatives), seed=0))}
     (folder / "scratch.json").write_text(json.dumps(card))
@@ -119,11 +121,20 @@ def test_results_json_has_every_measurement(smoke_run):
     course = results["training"]["scratch"]["baselines"]["course_recipe"]
     assert course["fit_config"]["schedule"] == "plateau" and course["resize_size"] == 37  # the course's 256/224 resize
 
-    assert len(results["targets"]) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS
+    teaching = results["teaching"]
+    assert [row["photos"] for row in teaching["time"]] == [10, 50] and all(row["seconds"] > 0 for row in teaching["time"])
+    assert [point["photos"] for point in teaching["known"]["curve"]] == [5] and teaching["known"]["curve"][0]["landmarks"] == 3
+    for row in teaching["known"]["landmarks"]:
+        assert row["landmark"] in SYNTHETIC_CLASSES and 0 <= row["after"]["taught_accuracy"] <= 1
+    assert teaching["other"] == []  # two photos per other landmark: too few to teach from and test on
+
+    assert len(results["targets"]) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS + TEACHING_TARGETS
     assert {check["status"] for check in results["targets"]} <= {"PASS", "FAIL", "SKIP"}
     notes = [check["note"] for check in results["targets"]]
-    assert notes[:2] == [None, None] and notes[-6:] == [None] * 6  # speed, and the shipped scratch model: as measured
-    assert set(notes[2:-6]) == {"smoke mode: indicative only"}  # training, tagging, and transfer heads trained on fewer views
+    indicative = "smoke mode: indicative only"
+    assert notes[:2] == [None, None] and notes[-11:-5] == [None] * 6  # speed, and the shipped scratch model: as measured
+    assert set(notes[2:-11]) == {indicative}  # training, tagging, and transfer heads trained on fewer views
+    assert notes[-5:] == [indicative, indicative, None, None, None]  # teaching's time, then its accuracy
 
 
 def assert_open_set_report(report: dict) -> None:
@@ -165,20 +176,20 @@ def test_report_is_printed(smoke_run):
     assert done.stdout.startswith("# Landmark Lens benchmark (smoke)")  # progress, fit's epoch lines too, go to stderr
     open_set = "Open set: rejecting photos of landmarks a model never saw"
     headings = ("Accuracy of the shipped predictors", "Our recipes vs the course's", "Speed of the shipped predictors", "App end to end",
-                f"{open_set}, transfer", f"{open_set}, scratch", "Tagging a photo library", "Targets")
+                f"{open_set}, transfer", f"{open_set}, scratch", "Tagging a photo library", "Teaching a landmark", "Targets")
     for heading in headings:
         assert heading in done.stdout, heading
     for row in ("scratch ours/course_recipe", "scratch ours/course_cnn_our_recipe", "transfer ours/frozen_linear", "shipped  "):
         assert row in done.stdout, row
     verdicts = [line for line in done.stdout.split("## Targets")[1].splitlines() if line.startswith(("PASS", "FAIL", "SKIP"))]
-    assert len(verdicts) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS
+    assert len(verdicts) == 6 + TAGGING_TARGETS + OPEN_SET_TARGETS + TEACHING_TARGETS
 
 
 def test_only_runs_the_sections_asked_for(benchmark_inputs, tmp_path):
     done, results = run_benchmark(["--smoke", "--only", "accuracy", *benchmark_inputs], tmp_path / "results.json")
     assert results["settings"]["sections"] == ["accuracy"]
     assert results["shipped_accuracy"]["scratch"]["test"]["n"] == 9
-    for key in ("training", "speed", "app", "open_set", "tagging"):
+    for key in ("training", "speed", "app", "open_set", "tagging", "teaching"):
         assert results[key] == {"skipped": "not selected (--only accuracy)"}
     assert {check["status"] for check in results["targets"]} == {"SKIP"}
     assert "skipped (not selected (--only accuracy))" in done.stdout
