@@ -165,3 +165,11 @@ def test_a_failed_request_changes_nothing_and_keeps_the_photos_for_another_try(m
         teach.teach_from_files(lens, session, "", paths[:5], set(paths))
     assert session.names == [] and all(path.exists() for path in good)
     assert session.uploads == paths  # deleted when the session ends, if the visitor gives up
+
+
+def test_the_tab_says_what_teaching_measured(taught):
+    words = teach.figures_markdown(taught, dropped=None)
+    assert "Taught: Transfer + Sydney Opera House" in words and "From 10 photos (8 augmented views each)" in words
+    assert f"taught without 2 of your photos (every 5th), it recognised {taught.figures['held_out_recognised']} of them" in words
+    assert "validation photos still answered right" in words and "was dropped" not in words
+    assert f"{MAX_TAUGHT} taught models per session, Transfer + Old Place was dropped" in teach.figures_markdown(taught, "Transfer + Old Place")

@@ -67,9 +67,10 @@ def figures_markdown(result: Taught, dropped: str | None) -> str:
     figures = result.figures
     lines = [f"### ✅ Taught: {result.name}", f"From {figures['photos']} photos ({figures['augmented_views']} augmented views each) in {figures['seconds']:.1f} s."]
     if figures["held_out_photos"]:
+        held_out = figures["held_out_photos"]
         lines.append(
-            f"**Check:** a model taught without every {teaching.HOLD_OUT_EVERY}th photo recognised "
-            f"{figures['held_out_recognised']} of those {figures['held_out_photos']} photos."
+            f"**Check:** taught without {held_out} of your photos (every {teaching.HOLD_OUT_EVERY}th), it recognised "
+            f"{figures['held_out_recognised']} of {'them' if held_out > 1 else 'it'}."
         )
     lines.append(
         f"**The landmarks it already knew:** {figures['known_validation_accuracy']:.1%} of their validation photos still "
