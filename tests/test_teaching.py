@@ -3,7 +3,9 @@ models and synthetic photos: a new landmark's photos have their own colour and s
 
 from __future__ import annotations
 
+import gc
 import tempfile
+import weakref
 from pathlib import Path
 
 import pytest
@@ -119,9 +121,14 @@ def test_features_without_a_landmark_drop_its_rows_and_keep_the_rest_in_order(fe
 def test_a_session_keeps_at_most_a_few_taught_models_and_others_never_see_them(base, features):
     mine, theirs = TaughtModels(), TaughtModels()
     names = [f"Place {i}" for i in range(2 * MAX_TAUGHT)]
-    dropped = []
+    dropped, alive = [], []
     for name in names:
-        dropped.append(mine.add(teaching.teach(base.predictor, base.card, features, name, photos(NEW_LABEL, 5, seed=100))))
+        taught = teaching.teach(base.predictor, base.card, features, name, photos(NEW_LABEL, 5, seed=100))
+        alive.append(weakref.ref(taught.predictor))
+        dropped.append(mine.add(taught))
+    del taught
+    gc.collect()
+    assert [ref() is not None for ref in alive] == [False] * MAX_TAUGHT + [True] * MAX_TAUGHT  # memory: only 3 models live
     assert dropped == [None] * MAX_TAUGHT + [f"Transfer + {name}" for name in names[:MAX_TAUGHT]]
     assert mine.names == [f"Transfer + {name}" for name in names[MAX_TAUGHT:]]
     folder = Path(mine.downloads[mine.names[0]][0]).parents[1]
