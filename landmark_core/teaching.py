@@ -30,8 +30,8 @@ from torch.nn import functional as F
 from landmark_core import openset
 from landmark_core.data import train_transform
 from landmark_core.files import atomic_path
-from landmark_core.predictor import Predictor, script_predictor
 from landmark_core.optim import FitConfig, optimizer_and_scheduler, transfer_head_config
+from landmark_core.predictor import Predictor, script_predictor
 
 FEATURES_SUFFIX = "_features.pt"
 MIN_PHOTOS, MAX_PHOTOS = 5, 50
@@ -266,7 +266,8 @@ def teach(
     """A new predictor that knows `features.class_names` + `landmark`, from `photos` (decoded uint8 (3,H,W)).
 
     `base` is the shipped transfer predictor whose backbone computed `features`; `landmark` has passed
-    check_request. Deterministic for a given seed.
+    check_request. Deterministic for a given seed, as long as no other teaching runs at the same time (augmentation
+    and dropout draw from torch's global generator).
     """
     if not hasattr(base, "feature_map"):
         raise TeachingError(f"This transfer model file predates teaching. Rebuild it with: {base_card.get('command') or 'python train_transfer.py'}")
