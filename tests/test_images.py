@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from landmark_core import images
@@ -107,3 +109,207 @@ def test_see_through_pixels_are_laid_over_white(tmp_path, make, expected):
     make(tmp_path / "alpha.png")
     decoded = np.asarray(images.load_rgb(tmp_path / "alpha.png"), dtype=int)
     assert np.abs(decoded[0] - np.array(expected)).max() <= 1, decoded[0].tolist()
+
+
+# --- every message a user can get, word for word (the app shows str(error) as it is) ---
+
+
+def test_what_each_unusable_file_is_told(tmp_path):
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(b"")
+    assert str(caught.value) == "The file is empty (0 bytes)."
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(tmp_path / "nope.png")
+    assert str(caught.value) == "No such file: nope.png."
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(tmp_path / "empty.png")
+    assert str(caught.value) == "empty.png is empty (0 bytes)."
+    # one byte is not empty: it is a file we cannot read
+    (tmp_path / "one.png").write_bytes(b"x")
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(tmp_path / "one.png")
+    assert str(caught.value) == "one.png is not an image we can read (try a JPEG, PNG, WebP, GIF, BMP or TIFF)."
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(b"not a picture")
+    assert str(caught.value) == "the upload is not an image we can read (try a JPEG, PNG, WebP, GIF, BMP or TIFF)."
+
+
+def test_the_file_size_limit_and_its_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", 2 * 2**20)  # 2 MB, so the test writes 3 MB, not 25
+    (tmp_path / "big.png").write_bytes(b"\0" * (3 * 2**20))
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(tmp_path / "big.png")
+    assert str(caught.value) == "big.png is 3 MB; the limit is 2 MB."
+    # exactly at the limit is allowed: it then fails as the non-image it is
+    (tmp_path / "limit.png").write_bytes(b"\0" * (2 * 2**20))
+    with pytest.raises(images.ImageError, match="not an image we can read"):
+        images.load_rgb(tmp_path / "limit.png")
+
+
+def test_a_decompression_bomb_is_refused_by_name():
+    # 100 MP: over Pillow's warning (~89 MP) but under its own error (~179 MP), so it is our warning filter that refuses it
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(png_claiming(10000, 10000))
+    assert str(caught.value) == "the upload is too large to be a photo (over 64 megapixels)."
+
+
+def test_a_file_the_system_cannot_read_says_why(tmp_path, monkeypatch):
+    (tmp_path / "locked.png").write_bytes(b"\x89PNG")
+
+    def refuse(stream):
+        raise OSError("device not ready")
+
+    monkeypatch.setattr(images.Image, "open", refuse)
+    with pytest.raises(images.ImageError) as caught:
+        images.load_rgb(tmp_path / "locked.png")
+    assert str(caught.value) == "locked.png could not be read: device not ready."
+
+
+def test_the_megapixel_message_rounds_the_megapixels():
+    # 10000 x 6550 = 65.5 MP, printed to the nearest whole megapixel (Python rounds the half to even: 66)
+    with pytest.raises(images.ImageError, match=r"10000x6550 \(66 megapixels\); the limit is 64 megapixels\.$"):
+        images.load_rgb(png_claiming(10000, 6550))
+
+
+def test_an_image_with_no_pixels_is_refused_and_one_pixel_wide_is_not():
+    for size in [(0, 5), (5, 0), (0, 0)]:
+        with pytest.raises(images.ImageError) as caught:
+            images.load_rgb(Image.new("RGB", size))
+        assert str(caught.value) == "The image has no pixels."
+    for size in [(1, 5), (5, 1), (1, 1)]:
+        assert images.load_rgb(Image.new("RGB", size, RED)).size == size
+
+
+def test_a_two_frame_animation_left_on_its_second_frame_gives_its_first(tmp_path):
+    frames = [Image.new("RGB", (8, 6), colour) for colour in (RED, GREEN)]
+    frames[0].save(tmp_path / "two.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(tmp_path / "two.gif") as animation:
+        animation.seek(1)
+        assert (np.asarray(images.load_rgb(animation)) == RED).all()
+
+
+def test_a_jpeg_without_a_short_side_is_decoded_at_full_size(tmp_path):
+    Image.new("RGB", (1200, 900), RED).save(tmp_path / "photo.jpg", quality=90)
+    assert images.load_rgb(tmp_path / "photo.jpg").size == (1200, 900)
+    # and a short side asked of a PNG changes nothing: only JPEG decoders can skip detail
+    Image.new("RGB", (1200, 900), RED).save(tmp_path / "photo.png")
+    assert images.load_rgb(tmp_path / "photo.png", min_short_side=256).size == (1200, 900)
+
+
+# --- every deep and see-through mode the decoder names, each against a hand-computed pixel ---
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I;16L"])
+def test_16_bit_grey_in_either_byte_order_is_scaled(mode):
+    order = ">" if mode.endswith("B") else "<"
+    values = [0, 257 * 128, 33025, 65535]  # 33025 * 255 / 65535 = 128.502: rounds up to 129
+    deep = Image.frombytes(mode, (4, 1), np.array(values, dtype=order + "u2").tobytes())
+    assert np.asarray(images.load_rgb(deep))[0, :, 0].tolist() == [0, 128, 129, 255]
+
+
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I;16L"])
+def test_a_16_bit_image_is_16_bit_even_when_all_its_values_are_small(mode):
+    # unlike a 32-bit "I" image, a 16-bit one is never taken for 8-bit values: 255 of 65535 is nearly black
+    order = ">" if mode.endswith("B") else "<"
+    deep = Image.frombytes(mode, (3, 1), np.array([0, 128, 255], dtype=order + "u2").tobytes())
+    # 128 * 255 / 65535 = 0.498 -> 0 and 255 * 255 / 65535 = 0.992 -> 1; read as 8-bit they would be 128 and 255
+    assert np.asarray(images.load_rgb(deep))[0, :, 0].tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0, 100, 255], [0, 100, 255]),  # all within 8 bits: taken as 8-bit values, as they are
+        ([0, 256], [0, 1]),  # one value over 255: the whole image is 16-bit (256 * 255 / 65535 = 0.996 -> 1)
+        ([0, 255, 65535], [0, 1, 255]),
+        ([0, 1000, 70000], [0, 4, 255]),  # over 16 bits: clipped to white, not wrapped around
+        ([-100, 128, 255], [0, 128, 255]),  # below zero: clipped to black
+    ],
+)
+def test_32_bit_integer_grey_is_read_as_8_or_16_bit(values, expected):
+    deep = Image.frombytes("I", (len(values), 1), np.array(values, dtype="<i4").tobytes())
+    assert deep.mode == "I"
+    assert np.asarray(images.load_rgb(deep))[0, :, 0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0.0, 0.5, 2.0], [0, 64, 255]),  # scaled by its own maximum: 0.5 / 2 * 255 = 63.75 -> 64
+        ([0.0, 0.25, 0.5], [0, 128, 255]),  # a maximum below 1 still becomes white
+        ([-1.0, 0.25, 0.5], [0, 128, 255]),  # negative values are black
+        ([0.0, 0.0], [0, 0]),  # all black: no division by zero
+    ],
+)
+def test_floating_point_grey_is_scaled_by_its_maximum(values, expected):
+    deep = Image.frombytes("F", (len(values), 1), np.array(values, dtype="<f4").tobytes())
+    assert deep.mode == "F"
+    assert np.asarray(images.load_rgb(deep))[0, :, 0].tolist() == expected
+
+
+def test_a_palette_image_without_transparency_keeps_its_colours():
+    image = Image.new("P", (2, 1))
+    image.putpalette([30, 60, 90, 200, 100, 0])
+    image.putpixel((1, 0), 1)
+    assert np.asarray(images.load_rgb(image)).tolist() == [[[30, 60, 90], [200, 100, 0]]]
+
+
+def with_alpha(mode: str, colour, alpha: int) -> Image.Image:
+    """A 2x1 image: an opaque pixel, then the same colour at `alpha` (0: clear)."""
+    rgba = Image.new("RGBA", (2, 1), (*colour, 255))
+    rgba.putpixel((1, 0), (*colour, alpha))
+    if mode == "PA":
+        image = Image.new("PA", (2, 1))
+        image.putpalette([*colour, 0, 0, 0])
+        image.putdata([(0, 255), (0, alpha)])
+        return image
+    if mode == "La":
+        return rgba.convert("LA").convert("La")
+    return rgba.convert(mode)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "PA",
+        "RGBa",
+        "La",  # premultiplied: Pillow (12.3) converts it to LA only, so _to_rgb goes through LA
+    ],
+)
+def test_other_see_through_modes_are_laid_over_white(mode):
+    image = with_alpha(mode, (90, 90, 90), 0)
+    assert image.mode == mode
+    assert np.asarray(images.load_rgb(image)).tolist() == [[[90, 90, 90], [255, 255, 255]]]
+
+
+# --- the Predictor's input tensor ---
+
+
+def test_load_tensor_is_channels_first_uint8_of_the_decoded_pixels(tmp_path):
+    pixels = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 10  # height 2, width 3, every value distinct
+    Image.fromarray(pixels, "RGB").save(tmp_path / "tiny.png")
+    tensor = images.load_tensor(tmp_path / "tiny.png")
+    assert tensor.dtype == torch.uint8 and tuple(tensor.shape) == (3, 2, 3) and tensor.is_contiguous()
+    assert tensor.tolist() == pixels.transpose(2, 0, 1).tolist()
+    # it owns its pixels: writing to the tensor leaves the image alone
+    image = Image.fromarray(pixels, "RGB")
+    tensor = images.to_uint8_tensor(image)
+    tensor.zero_()
+    assert np.asarray(image).tolist() == pixels.tolist()
+
+
+def test_load_tensor_passes_the_short_side_to_the_decoder(tmp_path):
+    Image.new("RGB", (1200, 900), RED).save(tmp_path / "photo.jpg", quality=90)
+    assert tuple(images.load_tensor(tmp_path / "photo.jpg", 256).shape) == (3, 450, 600)
+    assert tuple(images.load_tensor(tmp_path / "photo.jpg").shape) == (3, 900, 1200)
+    assert tuple(images.load_tensor(Image.new("RGB", (4, 2), RED)).shape) == (3, 2, 4)
+
+
+def test_to_uint8_tensor_gives_a_writable_tensor_without_warnings():
+    # a read-only NumPy view would make torch warn "The given NumPy array is not writable" for every photo
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = images.to_uint8_tensor(Image.new("RGB", (3, 2), RED))
+    tensor[0, 0, 0] = 7
+    assert tensor[0, 0, 0] == 7
