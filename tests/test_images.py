@@ -313,3 +313,22 @@ def test_to_uint8_tensor_gives_a_writable_tensor_without_warnings():
         tensor = images.to_uint8_tensor(Image.new("RGB", (3, 2), RED))
     tensor[0, 0, 0] = 7
     assert tensor[0, 0, 0] == 7
+
+
+def tiff_with_a_tag_pointing_past_the_end() -> bytes:
+    """A 4x4 grey TIFF whose last header tag claims a million values the file does not hold: Pillow warns
+    ("Truncated File Read") while reading the header, and the pixels are fine."""
+    entries = [(256, 3, 1, 4), (257, 3, 1, 4), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (273, 4, 1, 8 + 2 + 12 * 9 + 4),
+               (277, 3, 1, 1), (279, 4, 1, 16), (40000, 3, 1_000_000, 0)]
+    header = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    header += b"".join(struct.pack("<HHII", *entry) for entry in entries) + struct.pack("<I", 0)
+    return header + bytes(range(0, 160, 10))
+
+
+def test_a_header_pillow_warns_about_still_opens():
+    # Only the decompression-bomb warning is an error while opening; any other warning (here a tag that points
+    # past the end of the file) must not stop a readable photo.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's own warning, expected
+        image = images.load_rgb(tiff_with_a_tag_pointing_past_the_end())
+    assert image.size == (4, 4) and np.asarray(image)[0, :, 0].tolist() == [0, 10, 20, 30]
