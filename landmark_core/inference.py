@@ -181,8 +181,10 @@ def predictions(model: LoadedModel, probabilities: torch.Tensor, known_scores: t
     """
     values, indices = probabilities.topk(clamp_k(model, k), dim=1)
     names = model.class_names
+    # Decided on the tensor, before any rounding, exactly as `known_score(x) < unknown_threshold` with torch alone.
+    unknown = (known_scores < model.unknown_threshold).tolist()
     answers = []
-    for row_values, row_indices, score in zip(values.tolist(), indices.tolist(), known_scores.tolist()):
+    for row_values, row_indices, score, is_unknown in zip(values.tolist(), indices.tolist(), known_scores.tolist(), unknown):
         known_score = round(score, 6)
         top = [
             {"label": names[index], "probability": round(value, 6), "index": index, "place": _place_json(names[index])}
@@ -192,7 +194,7 @@ def predictions(model: LoadedModel, probabilities: torch.Tensor, known_scores: t
             Prediction(
                 model=model.name,
                 top=top,
-                is_unknown=known_score < model.unknown_threshold,
+                is_unknown=is_unknown,
                 known_score=known_score,
                 unknown_threshold=model.unknown_threshold,
                 milliseconds=round(milliseconds, 2),

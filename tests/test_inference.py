@@ -7,6 +7,7 @@ import json
 import struct
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -94,7 +95,12 @@ def make_model_dir(folder: Path, threshold: float = 0.0) -> Path:
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    return make_model_dir(tmp_path_factory.mktemp("models"))
+    """Both slots, without the teaching features (no test here teaches; writing them takes ~10 s, and mutmut
+    runs this file once per mutant)."""
+    folder = tmp_path_factory.mktemp("models")
+    write_model(folder, "scratch", seed=0)
+    write_model(folder, "transfer", seed=1)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +258,285 @@ def test_only_the_two_model_names_are_loadable(model_dir):
 
 def test_warm_up_runs_both_exported_methods(model):
     inference.warm_up(model)
+
+
+# ---- The decision, the answer's shape and the error messages, against hand-computed answers (mutation testing,
+# docs/mutation_testing.md). A stand-in predictor carries only what `predictions` and `clamp_k` read.
+
+
+def stand_in(classes=CLASSES, threshold: float = 0.5, name: str = "scratch") -> inference.LoadedModel:
+    return inference.LoadedModel(name, SimpleNamespace(class_names=list(classes), unknown_threshold=threshold), {})
+
+
+EIFFEL_PLACE = {
+    "name": "Eiffel Tower",
+    "region": "Paris",
+    "country": "France",
+    "latitude": 48.8584,
+    "longitude": 2.2945,
+    "map_url": "https://www.openstreetmap.org/?mlat=48.8584&mlon=2.2945#map=15/48.8584/2.2945",
+}
+
+
+def test_predictions_against_a_hand_computed_answer():
+    probabilities = torch.tensor([[0.12345678, 0.5, 0.25, 0.12654322], [0.7, 0.1, 0.15, 0.05]], dtype=torch.float64)
+    known_scores = torch.tensor([0.87654321, 0.2], dtype=torch.float64)
+    first, second = inference.predictions(stand_in(threshold=0.5), probabilities, known_scores, k=3, milliseconds=12.3456)
+    assert first.to_json() == {
+        "model": "scratch",
+        "top": [
+            {"label": "Taj Mahal", "probability": 0.5, "index": 1, "place": inference._place_json("Taj Mahal")},
+            {"label": "Stonehenge", "probability": 0.25, "index": 2, "place": inference._place_json("Stonehenge")},
+            {"label": "Machu Picchu", "probability": 0.126543, "index": 3, "place": inference._place_json("Machu Picchu")},
+        ],
+        "is_unknown": False,
+        "known_score": 0.876543,  # rounded to 6 decimals, as is every probability
+        "unknown_threshold": 0.5,
+        "milliseconds": 12.35,  # rounded to 2
+    }
+    assert [guess["index"] for guess in second.top] == [0, 2, 1] and second.top[0]["place"] == EIFFEL_PLACE
+    assert second.is_unknown and second.known_score == 0.2 and second.best is second.top[0]
+    lone = inference.predictions(stand_in(), torch.tensor([[0.12345678, 0.0, 0.0, 0.0]]), torch.tensor([0.9]), k=1, milliseconds=1.0)[0]
+    assert lone.top[0]["probability"] == 0.123457 and lone.milliseconds == 1.0
+
+
+@pytest.mark.parametrize(
+    "score, threshold, unknown",
+    [
+        (0.5, 0.5, False), (0.499999, 0.5, True), (0.500001, 0.5, False), (0.0, 0.0, False), (0.3, 0.3, False), (0.2999994, 0.3, True),
+        (0.2999999, 0.3, True),  # rounds to 0.3 in the answer, and is still below the threshold
+    ],
+)
+def test_a_known_score_exactly_at_the_threshold_is_accepted(score, threshold, unknown):
+    """`is_unknown` is `known_score < unknown_threshold` on the raw score (the answer shows it rounded to 6 decimals)."""
+    answer = inference.predictions(stand_in(threshold=threshold), torch.tensor([[0.4, 0.3, 0.2, 0.1]], dtype=torch.float64), torch.tensor([score], dtype=torch.float64), k=1, milliseconds=0.0)[0]
+    assert answer.is_unknown is unknown and answer.unknown_threshold == threshold
+
+
+def test_the_decision_is_torch_alones_on_a_float32_score():
+    threshold = float(np.float32(0.123456789))  # what a predictor's float32 calibration stores
+    score = torch.tensor([0.12345678], dtype=torch.float32)
+    torch_alone = bool((score < threshold).item())
+    answer = inference.predictions(stand_in(threshold=threshold), torch.tensor([[0.4, 0.3, 0.2, 0.1]]), score, k=1, milliseconds=0.0)[0]
+    assert answer.is_unknown is torch_alone is True and answer.known_score == 0.123457
+
+
+def test_the_place_of_a_landmark_and_of_a_label_without_one():
+    assert inference._place_json("Eiffel Tower") == EIFFEL_PLACE
+    assert inference._place_json("Somewhere Else Entirely") is None
+    answer = inference.predictions(stand_in(["Somewhere Else Entirely", "Eiffel Tower"]), torch.tensor([[0.6, 0.4]]), torch.tensor([1.0]), k=2, milliseconds=0.0)[0]
+    assert [guess["place"] for guess in answer.top] == [None, EIFFEL_PLACE]
+
+
+@pytest.mark.parametrize(
+    "k, expected",
+    [(None, 5), ("not a number", 5), ("", 5), (3, 3), ("3", 3), (3.6, 4), ("2.4", 2), (0, 1), (-7, 1), (8, 8), (99, 8), (float("nan"), 5)],
+)
+def test_clamp_k_against_hand_picked_values(k, expected):
+    """Anything unreadable is 5; then 1..number of classes (8 here, so the default 5 is not clamped)."""
+    assert inference.clamp_k(stand_in([f"class {i}" for i in range(8)]), k) == expected
+
+
+def test_an_unknown_model_name_is_refused_with_the_names_allowed(model_dir):
+    with pytest.raises(ValueError) as refused:
+        inference.load_model(model_dir, "../models/scratch")
+    assert str(refused.value) == "Unknown model '../models/scratch'; expected one of scratch, transfer."
+
+
+def copy_model(model_dir: Path, folder: Path, card_text: str | None) -> Path:
+    (folder / "scratch.pt").write_bytes((model_dir / "scratch.pt").read_bytes())
+    if card_text is not None:
+        (folder / "scratch.json").write_text(card_text, encoding="utf-8")
+    return folder
+
+
+def test_an_unreadable_card_is_told_apart_from_a_missing_one(model_dir, tmp_path):
+    copy_model(model_dir, tmp_path, "{not json")
+    with pytest.raises(inference.ModelFileError) as unreadable:
+        inference.load_model(tmp_path, "scratch")
+    assert str(unreadable.value) == f"Model card {tmp_path / 'scratch.json'} is unreadable. Rebuild it with: python train_scratch.py"
+
+
+def test_a_card_that_is_not_an_object_is_refused(model_dir, tmp_path):
+    copy_model(model_dir, tmp_path, '["classes"]')
+    with pytest.raises(inference.ModelFileError) as refused:
+        inference.load_model(tmp_path, "scratch")
+    assert str(refused.value) == f"Model card {tmp_path / 'scratch.json'} is not a JSON object. Rebuild it with: python train_scratch.py"
+
+
+def test_a_card_with_other_classes_is_refused_and_one_without_classes_is_not(model_dir, tmp_path):
+    card = json.loads((model_dir / "scratch.json").read_text(encoding="utf-8"))
+    copy_model(model_dir, tmp_path, json.dumps({**card, "classes": list(reversed(CLASSES))}))
+    with pytest.raises(inference.ModelFileError) as refused:
+        inference.load_model(tmp_path, "scratch")
+    assert str(refused.value) == (
+        f"Model card {tmp_path / 'scratch.json'} lists other classes than scratch.pt. Rebuild both with: python train_scratch.py --epochs 1"
+    )
+    del card["classes"]
+    copy_model(model_dir, tmp_path, json.dumps(card))
+    assert inference.load_model(tmp_path, "scratch").class_names == CLASSES
+
+
+def test_a_torchscript_file_without_the_contract_names_what_it_lacks(tmp_path):
+    class Bare(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.class_names = ["a"]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    torch.jit.save(torch.jit.script(Bare()), str(tmp_path / "scratch.pt"))
+    (tmp_path / "scratch.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(inference.ModelFileError) as refused:
+        inference.load_model(tmp_path, "scratch")
+    lacks = "unknown_threshold, known_score, classify, pooled, resize_size, crop_size, activation_map, crop_box"
+    assert str(refused.value) == f"{tmp_path / 'scratch.pt'} is not a Landmark Lens predictor (it lacks {lacks}). Rebuild it with: python train_scratch.py"
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (RuntimeError("x" * 300 + "\nsecond line"), "x" * 200),  # the first line, cut at 200 characters
+        (RuntimeError("  short reason\nmore"), "short reason"),  # leading blanks stripped, later lines left out
+        (ValueError(""), "ValueError"),  # no message: the error's type
+        (OSError(" \n "), "OSError"),
+    ],
+)
+def test_a_model_torch_cannot_load_gives_the_first_line_of_why(model_dir, tmp_path, monkeypatch, error, reason):
+    copy_model(model_dir, tmp_path, "{}")
+
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch.jit, "load", fails)
+    with pytest.raises(inference.ModelFileError) as refused:
+        inference.load_model(tmp_path, "scratch")
+    assert str(refused.value) == f"Model file {tmp_path / 'scratch.pt'} is corrupt or truncated ({reason}). Rebuild it with: python train_scratch.py"
+
+
+def test_models_are_loaded_onto_the_cpu(model_dir, monkeypatch):
+    """A model saved from a GPU must still load on a machine without one."""
+    asked = []
+    load = torch.jit.load
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("map_location"))
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(torch.jit, "load", recording)
+    inference.load_model(model_dir, "scratch")
+    assert asked == ["cpu"]
+
+
+def test_rebuild_command_reads_the_card_or_falls_back(model_dir, tmp_path):
+    assert inference.rebuild_command(model_dir, "scratch") == "python train_scratch.py --epochs 1"
+    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py"  # no card
+    for card in ["{broken", "[1, 2]", '{"command": "   "}', '{"command": 7}', '{"other": 1}']:
+        (tmp_path / "transfer.json").write_text(card, encoding="utf-8")
+        assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py", card
+    (tmp_path / "transfer.json").write_text('{"command": "python train_transfer.py --seed 3"}', encoding="utf-8")
+    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py --seed 3"
+
+
+def test_load_model_file_takes_any_predictor_and_an_optional_card(model_dir, tmp_path):
+    path = tmp_path / "my model.pt"
+    path.write_bytes((model_dir / "transfer.pt").read_bytes())
+    bare = inference.load_model_file(path)
+    assert (bare.name, bare.card, bare.class_names) == ("my model", {}, CLASSES)
+    for card, expected in [("{broken", {}), ("[1]", {}), ('{"kind": "transfer"}', {"kind": "transfer"})]:
+        path.with_suffix(".json").write_text(card, encoding="utf-8")
+        assert inference.load_model_file(path).card == expected
+    with pytest.raises(inference.ModelFileError) as missing:
+        inference.load_model_file(tmp_path / "nothing.pt")
+    assert str(missing.value) == f"Model file {tmp_path / 'nothing.pt'} is missing. Rebuild it with: python train_transfer.py --out <folder>"
+
+
+def test_predict_defaults_to_the_top_5(tmp_path):
+    eight = [f"class {i}" for i in range(8)]
+    write_model(tmp_path, "scratch", classes=eight)
+    assert len(inference.predict(inference.load_model(tmp_path, "scratch"), synthetic_photo(0, seed=2)).top) == 5
+
+
+def test_predict_decodes_at_the_models_resize_size_and_times_in_milliseconds(model, monkeypatch):
+    asked = []
+    load_tensor = images.load_tensor
+
+    def recording(source, *args, **kwargs):
+        asked.append((args, kwargs))
+        return load_tensor(source, *args, **kwargs)
+
+    clock = [10.0, 10.25]  # a fake clock: the photo takes 250 ms
+    monkeypatch.setattr(images, "load_tensor", recording)
+    monkeypatch.setattr(inference.time, "perf_counter", lambda: clock.pop(0) if clock else 99.0)
+    answer = inference.predict(model, synthetic_photo(1, seed=3))
+    assert asked == [((73,), {})] and answer.milliseconds == 250.0
+
+
+def test_display_image_decodes_at_half_the_side_and_shrinks_bilinearly(tmp_path, monkeypatch):
+    photo = synthetic_photo(2, seed=9, size=(1000, 700))
+    photo.save(tmp_path / "photo.png")
+    expected = photo.copy()
+    expected.thumbnail((inference.HEATMAP_MAX_SIDE, inference.HEATMAP_MAX_SIDE), Image.Resampling.BILINEAR)
+    asked = []
+    load_rgb = images.load_rgb
+
+    def recording(source, **kwargs):
+        asked.append(kwargs)
+        return load_rgb(source, **kwargs)
+
+    monkeypatch.setattr(images, "load_rgb", recording)
+    shown = inference.display_image(tmp_path / "photo.png")
+    assert asked == [{"min_short_side": 320}] and type(asked[0]["min_short_side"]) is int
+    assert shown.size == (640, 448) and np.array_equal(np.asarray(shown), np.asarray(expected))
+
+
+def test_heatmap_overlay_against_hand_computed_pixels():
+    """A stand-in predictor whose activation map is 2 (hot, clamped to 1) on the box's top half and -1 (cold,
+    clamped to 0) on its bottom half, on a plain grey 100 photo. Outside the box: 100 * 0.35 = 35. Hot: weight
+    0.55, jet(1) = (0.5, 0, 0): red 0.45 * 100 + 0.55 * 127.5 = 115.1, green and blue 45. Cold: weight
+    0.55 * 0.35 = 0.1925, jet(0) = (0, 0, 0.5): 0.8075 * 100 = 80.75 -> 81, blue 80.75 + 24.5 = 105.3 -> 105.
+    The box's edge, 2 pixels wide, is white."""
+    top, left, box_height, box_width = 2, 3, 8, 10
+    cam = torch.cat([torch.full((4, box_width), 2.0), torch.full((4, box_width), -1.0)])
+    calls = []
+
+    def activation_map(tensor, class_index):
+        calls.append(("map", tensor.dtype, tuple(tensor.shape), class_index))
+        return cam[None].to(torch.float16)
+
+    def crop_box(height, width):
+        calls.append(("box", height, width))
+        return torch.tensor([top, left, box_height, box_width])
+
+    model = inference.LoadedModel("scratch", SimpleNamespace(activation_map=activation_map, crop_box=crop_box), {})
+    overlay = inference.heatmap_overlay(model, Image.new("L", (20, 14), 100), class_index=np.int64(2))
+    assert calls == [("map", torch.uint8, (1, 3, 14, 20), 2), ("box", 14, 20)] and type(calls[0][3]) is int
+    pixels = np.asarray(overlay).astype(int)
+    assert overlay.mode == "RGB" and overlay.size == (20, 14)
+    assert (pixels[:top] == 35).all() and (pixels[:, :left] == 35).all() and (pixels[top + box_height :] == 35).all()
+    assert (pixels[:, left + box_width :] == 35).all()
+    assert (pixels[4:6, 5:11] == [115, 45, 45]).all()  # hot
+    assert (pixels[6:8, 5:11] == [81, 81, 105]).all()  # cold
+    for edge in (pixels[2:4, 3:13], pixels[8:10, 3:13], pixels[2:10, 3:5], pixels[2:10, 11:13]):
+        assert (edge == 255).all()
+    assert (np.asarray(inference.heatmap_overlay(model, Image.new("L", (20, 14), 100), 2, alpha=1.0))[4, 5] == [128, 0, 0]).all()
+
+
+def test_the_heatmap_is_stretched_over_the_crop_without_aligning_corners():
+    """A 1 x 2 activation map [0, 1] stretched to an 8 x 8 box: bilinear with align_corners=False reads column i at
+    (i + 0.5) / 4 - 0.5, so columns 2-5 get 0.125, 0.375, 0.625, 0.875 (aligned corners would give i / 7)."""
+    top, left, size = 1, 1, 8
+
+    def activation_map(tensor, class_index):
+        return torch.tensor([[[0.0, 1.0]]])
+
+    model = inference.LoadedModel(
+        "scratch", SimpleNamespace(activation_map=activation_map, crop_box=lambda height, width: [top, left, size, size]), {}
+    )
+    pixels = np.asarray(inference.heatmap_overlay(model, Image.new("L", (10, 10), 100), 0)).astype(int)
+    jet = inference.colormaps["jet"]
+    for column, cam in zip(range(2, 6), [0.125, 0.375, 0.625, 0.875]):
+        weight = 0.55 * (0.35 + 0.65 * cam)
+        expected = np.floor((1 - weight) * 100 + weight * np.asarray(jet(cam)[:3]) * 255 + 0.5)
+        assert (np.abs(pixels[top + 2 : top + size - 2, left + column] - expected) <= 1).all(), column

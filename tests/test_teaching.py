@@ -17,13 +17,19 @@ from landmark_core import images, inference, teaching
 from landmark_core.teaching import TeachingError
 from landmark_core.ui import LandmarkLens, teach
 from landmark_core.ui.session import MAX_TAUGHT, TaughtModels
-from test_inference import CLASSES, model_dir  # noqa: F401 (the small models' fixture)
+from test_inference import CLASSES, make_model_dir
 
 NEW_LABEL = 6  # a stripe angle and hue no fixture class has
 
 
 def photos(label: int, count: int, seed: int) -> list[torch.Tensor]:
     return [images.to_uint8_tensor(synthetic_photo(label, seed=seed + i, size=(96, 80))) for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """The small models, with the features teaching needs beside the transfer one."""
+    return make_model_dir(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
