@@ -8,6 +8,7 @@ percentiles are picked and rounded, and that warm-up runs are left out of the la
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -187,25 +188,27 @@ def test_predict_files_asks_for_the_predictors_resize_size(tmp_path, short_sides
     assert short_sides_asked == [37]
 
 
-def test_latency_leaves_the_warmup_runs_out(tmp_path, monkeypatch):
-    # a clock that moves 1 ms for every run it times, plus 1000 ms for each warm-up run: a warm-up
-    # that slipped into the timings would show as a 1000+ ms run
-    photo = save_flat_photo(tmp_path / "p.png", 7, (12, 12))
-    predictor = FakePredictor(classes=2, resize_size=8)
+def predictor_on_a_fake_clock(monkeypatch, run_seconds: Callable[[int], float], resize_size: int = 8) -> FakePredictor:
+    """A FakePredictor whose n-th run (from 1) takes `run_seconds(n)` on evaluate's clock, which moves only then."""
+    predictor = FakePredictor(classes=2, resize_size=resize_size)
     now = [0.0]
-
-    def clock():
-        return now[0]
+    monkeypatch.setattr(evaluate.time, "perf_counter", lambda: now[0])
+    answer = predictor.forward  # counts the run and records its batch
 
     def forward(batch):
-        predictor.calls += 1
-        predictor.seen.append(batch)
-        timed = predictor.calls - 3  # the n-th timed run takes n ms; each warm-up run takes 1000 ms
-        now[0] += timed / 1000 if timed > 0 else 1.0
-        return torch.zeros(1, 2)
+        result = answer(batch)
+        now[0] += run_seconds(predictor.calls)
+        return result
 
     predictor.forward = forward
-    monkeypatch.setattr(evaluate.time, "perf_counter", clock)
+    return predictor
+
+
+def test_latency_leaves_the_warmup_runs_out(tmp_path, monkeypatch):
+    # the n-th timed run takes n ms and each warm-up run 1000 ms: a warm-up that slipped into the timings would
+    # show as a 1000+ ms run
+    photo = save_flat_photo(tmp_path / "p.png", 7, (12, 12))
+    predictor = predictor_on_a_fake_clock(monkeypatch, lambda run: (run - 3) / 1000 if run > 3 else 1.0)
     result = evaluate.latency_ms(predictor, photo, repeats=4, warmup=3)
     assert predictor.calls == 7  # 3 warm-up + 4 timed
     # the timed runs take 1, 2, 3, 4 ms: p50 = 2.5, p95 = sorted[int(0.95 * 3)] = 3
@@ -215,16 +218,7 @@ def test_latency_leaves_the_warmup_runs_out(tmp_path, monkeypatch):
 
 def test_latency_defaults_are_5_warmup_and_30_timed_runs(tmp_path, monkeypatch):
     photo = save_flat_photo(tmp_path / "p.png", 7, (12, 12))
-    predictor = FakePredictor(classes=2)
-    now = [0.0]
-    monkeypatch.setattr(evaluate.time, "perf_counter", lambda: now[0])
-
-    def forward(batch):
-        predictor.calls += 1
-        now[0] += predictor.calls / 1000  # run n takes n ms
-        return torch.zeros(1, 2)
-
-    predictor.forward = forward
+    predictor = predictor_on_a_fake_clock(monkeypatch, lambda run: run / 1000)  # run n takes n ms
     result = evaluate.latency_ms(predictor, photo)
     assert predictor.calls == 35
     # timed runs take 6..35 ms: median (20 + 21) / 2, p95 = sorted[int(0.95 * 29)] = sorted[27] = 33
@@ -233,15 +227,7 @@ def test_latency_defaults_are_5_warmup_and_30_timed_runs(tmp_path, monkeypatch):
 
 def test_latency_is_in_milliseconds(tmp_path, monkeypatch):
     photo = save_flat_photo(tmp_path / "p.png", 7, (12, 12))
-    predictor = FakePredictor(classes=2)
-    now = [0.0]
-    monkeypatch.setattr(evaluate.time, "perf_counter", lambda: now[0])
-
-    def forward(batch):
-        now[0] += 0.25  # a quarter of a second per run
-        return torch.zeros(1, 2)
-
-    predictor.forward = forward
+    predictor = predictor_on_a_fake_clock(monkeypatch, lambda run: 0.25)  # a quarter of a second per run
     assert evaluate.latency_ms(predictor, photo, repeats=2, warmup=0) == {"p50": 250.0, "p95": 250.0}
 
 
