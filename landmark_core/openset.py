@@ -18,14 +18,14 @@ scores (logits, features) pairs, higher meaning "more like a known landmark".
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Tuple
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
 
-# The Predictor compiles the next four functions with TorchScript, which cannot compile the wrapper mutmut puts
+# The Predictor compiles the next five functions with TorchScript, which cannot compile the wrapper mutmut puts
 # around a function it mutates: the pragmas leave them out of mutation testing (docs/mutation_testing.md).
 def known_probabilities(logits: Tensor, num_known: int) -> Tensor:  # pragma: no mutate block
     """Softmax over the real landmarks' outputs only (a "none of these" output, if any, is left out)."""
@@ -54,6 +54,12 @@ def familiarity(features: Tensor, prototypes: Tensor, floor: float, margin: floa
     if prototypes.numel() == 0:
         return torch.ones(features.shape[0], dtype=features.dtype, device=features.device)
     return ((prototype_similarity(features, prototypes) - floor) / margin + 1.0).clamp(0.0, 1.0)
+
+
+def answer(logits: Tensor, features: Tensor, num_known: int, prototypes: Tensor, floor: float, margin: float) -> Tuple[Tensor, Tensor]:  # pragma: no mutate block
+    """(probabilities over the real landmarks (N, num_known), known score (N,)) from a head's logits and the pooled
+    features it read: what a Predictor answers, and what teaching calibrates on."""
+    return known_probabilities(logits, num_known), known_score(logits, num_known) * familiarity(features, prototypes, floor, margin)
 
 
 def class_prototypes(features: Tensor, labels: Tensor, num_known: int) -> Tensor:

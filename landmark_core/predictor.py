@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from landmark_core.data import preprocess
 from landmark_core.files import atomic_path
 from landmark_core.models import class_activation_map
-from landmark_core.openset import FAMILIARITY_MARGIN, familiarity, known_probabilities, known_score
+from landmark_core.openset import FAMILIARITY_MARGIN, answer
 
 CONTRACT = (
     "class_names", "unknown_threshold", "known_score", "classify", "pooled",
@@ -76,9 +76,7 @@ class Predictor(nn.Module):
         """(probabilities over the landmarks (N,C), known score (N,)) from one pass of the network."""
         features = self.pooled(x)
         logits = self.model.classifier(features)  # the model's dropout is the identity in eval mode
-        num_known = len(self.class_names)
-        score = known_score(logits, num_known) * familiarity(features, self.prototypes, self.familiarity_floor, self.familiarity_margin)
-        return known_probabilities(logits, num_known), score
+        return answer(logits, features, len(self.class_names), self.prototypes, self.familiarity_floor, self.familiarity_margin)
 
     @torch.jit.export
     def known_score(self, x: Tensor) -> Tensor:

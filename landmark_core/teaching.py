@@ -198,9 +198,7 @@ class Head:
     @torch.no_grad()
     def scores(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """(probabilities over the landmarks, known score), as Predictor.classify computes them."""
-        logits = self.classifier(features)
-        familiar = openset.familiarity(features, self.prototypes, self.familiarity_floor, openset.FAMILIARITY_MARGIN)
-        return openset.known_probabilities(logits, self.num_known), openset.known_score(logits, self.num_known) * familiar
+        return openset.answer(self.classifier(features), features, self.num_known, self.prototypes, self.familiarity_floor, openset.FAMILIARITY_MARGIN)
 
 
 def fit_head(
