@@ -55,7 +55,7 @@ def pooled(model: inference.LoadedModel, files: Sequence[Path]) -> Tensor:
 def training_photos(data_dir: Path, class_names: list[str], seed: int = 0) -> dict[str, list[Path]]:
     """Each landmark's training photos as train_transfer.py split them (its validation photos left out)."""
     train = data.find_images(data_dir, "train")
-    train_indices, _ = data.stratified_split(train.labels, 0.15, seed)
+    train_indices, _ = data.stratified_split(train.labels, data.VALID_FRACTION, seed)
     by_name: dict[str, list[Path]] = {name: [] for name in class_names}
     for index in train_indices:
         name = display_name(train.class_folders[train.labels[index]])

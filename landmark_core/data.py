@@ -116,7 +116,13 @@ def decode_size(crop_size: int) -> int:
     return round(crop_size * 256 / 224)
 
 
-def prepare(root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, valid_fraction: float = 0.15) -> PreparedData:
+# The share of each class's train/ photos held out for validation (stratified, seeded).
+VALID_FRACTION = 0.15
+
+
+def prepare(
+    root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, valid_fraction: float = VALID_FRACTION
+) -> PreparedData:
     """Find both splits, carve validation out of train/ (never out of test/), decode train/ once."""
     train = find_images(root, "train")
     test = find_images(root, "test", train.class_folders)
