@@ -1,28 +1,35 @@
-"""Train the transfer model (pretrained EfficientNet-Lite + new head) and ship it as
-assets/models/transfer.pt + transfer.json + plots."""
+"""Train the transfer model (pretrained EfficientNet-Lite, its last 1x1 convolution fine-tuned, + new head) and ship
+it as assets/models/transfer.pt + transfer.json + plots."""
 
 from __future__ import annotations
 
 import time
 
-from torch import nn
+import torch
 from torch.utils.data import TensorDataset
 
 from landmark_core import backbones, cli, data, runtime
-from landmark_core.features import augmented_features
-from landmark_core.models import TransferNet
+from landmark_core.features import augmented_features, map_extractor
+from landmark_core.models import TransferNet, TunedTop
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
 from landmark_core.teaching import TrainingFeatures, features_path, save_training_features
-from landmark_core.optim import transfer_head_config
+from landmark_core.optim import transfer_tuning_config
 from landmark_core.training import fit
 
 
+@torch.inference_mode()
+def pooled(top: TunedTop, maps: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The trained model's pooled features of cached maps: what its head reads."""
+    return torch.cat([top.eval().pooled(maps[start : start + batch_size]) for start in range(0, len(maps), batch_size)])
+
+
 def main() -> None:
-    parser = cli.training_parser(__doc__, epochs=30, batch_size=256, lr=1e-2, image_size=224, patience=8, name="transfer", accept=0.97)
+    parser = cli.training_parser(__doc__, epochs=10, batch_size=128, lr=1e-2, image_size=224, patience=8, name="transfer", accept=0.97)
     parser.add_argument("--backbone", choices=sorted(backbones.BACKBONES), default="efficientnet_lite0")
     # 3 views matched 4 in leave-landmarks-out rejection and validation accuracy (two fold draws), 40 s sooner here.
     parser.add_argument("--views", type=int, default=3, help="augmented views per training photo")
+    parser.add_argument("--tuned-lr", type=float, default=1e-3, help="peak learning rate of the fine-tuned backbone layers")
     args = parser.parse_args()
     started = time.perf_counter()
     runtime.configure_torch(args.seed)
@@ -35,24 +42,23 @@ def main() -> None:
     model = TransferNet(backbones.load_backbone(args.backbone), outputs).eval()
     plain = data.eval_transform(resize_size, args.image_size, mean, std)
     augment = data.train_transform(args.image_size, mean, std)
+    # The frozen layers' maps are computed once; the tuned layers and the head then train over them.
+    frozen, tuned = backbones.split_for_tuning(model.backbone)
+    extractor = map_extractor(frozen)
     sources = prepared.train.files + (negatives.files if negatives is not None else [])
-    key = data.fingerprint(sources, args.backbone, args.image_size, args.views, args.seed)
-    train_features = augmented_features(
-        model.backbone, train_images, train_labels, plain, augment, args.views, args.seed, args.run_dir / f"features-train-{key}.pt"
+    key = data.fingerprint(sources, args.backbone, "frozen maps", args.image_size, args.views, args.seed)
+    train_maps = augmented_features(extractor, train_images, train_labels, plain, augment, args.views, args.seed, args.run_dir / f"maps-train-{key}.pt")
+    valid_maps = augmented_features(extractor, valid_images, valid_labels, plain, augment, 0, args.seed, args.run_dir / f"maps-valid-{key}.pt")
+    top = TunedTop(tuned, model.dropout, model.classifier)
+    config = transfer_tuning_config(
+        len(prepared.train.class_folders), outputs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        tuned_lr=args.tuned_lr, patience=args.patience, seed=args.seed,
     )
-    valid_features = augmented_features(
-        model.backbone, valid_images, valid_labels, plain, augment, 0, args.seed, args.run_dir / f"features-valid-{key}.pt"
-    )
-    # The head shares its layers with `model`, so training it on cached features trains the model.
-    head = nn.Sequential(model.dropout, model.classifier)
-    config = transfer_head_config(
-        len(prepared.train.class_folders), outputs, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed
-    )
-    history = fit(head, TensorDataset(*train_features), TensorDataset(*valid_features), args.run_dir, config, resume=args.resume)
+    history = fit(top, TensorDataset(*train_maps), TensorDataset(*valid_maps), args.run_dir, config, resume=args.resume)
     facts = TrainingFacts(
         name="transfer",
         kind="transfer",
-        architecture=f"{args.backbone} (ImageNet weights, frozen) + linear head",
+        architecture=f"{args.backbone} (ImageNet weights, last 1x1 convolution fine-tuned, the rest frozen) + linear head",
         command=cli.command_line(),
         seed=args.seed,
         epochs_run=len(history),
@@ -65,8 +71,8 @@ def main() -> None:
     save_training_features(
         features_path(args.out / "transfer.pt"),
         TrainingFeatures(
-            class_names=card["classes"], train_features=train_features[0], train_labels=train_features[1], plain_rows=len(train_images),
-            valid_features=valid_features[0], valid_labels=valid_features[1], accept=args.accept, mean=list(mean), std=list(std),
+            class_names=card["classes"], train_features=pooled(top, train_maps[0]), train_labels=train_maps[1], plain_rows=len(train_images),
+            valid_features=pooled(top, valid_maps[0]), valid_labels=valid_maps[1], accept=args.accept, mean=list(mean), std=list(std),
         ),
     )
 

@@ -107,7 +107,10 @@ def transfer_baselines(ours: dict, epochs: int | None) -> list[BaselineRecipe]:
     per epoch than our batch 256, which favours the baseline); the plain eval view of each photo every epoch."""
     # The baseline learns the known landmarks only: no "none of these" output to weigh.
     config = FitConfig(
-        **{**ours["fit_config"], "batch_size": COURSE_BATCH, "epochs": epochs or ours["fit_config"]["epochs"], "class_weights": None}
+        **{
+            **ours["fit_config"], "batch_size": COURSE_BATCH, "epochs": epochs or ours["fit_config"]["epochs"], "class_weights": None,
+            "tuned_lr": None,  # the course's backbone stays frozen
+        }
     )
     backbone = ours["backbone"] or "efficientnet_lite0"
     return [

@@ -18,7 +18,7 @@ class Mode:
     app_warmup: int
     open_set_views: int  # augmented views per training photo for the transfer open-set heads (train_transfer.py: 3)
     open_set_image_size: int  # the transfer open-set crop (train_transfer.py: 224)
-    open_set_epochs: int  # the transfer open-set heads' epochs (train_transfer.py: 30)
+    open_set_epochs: int  # the transfer open-set heads' epochs (optim.transfer_head_config: 30)
     tagging_photos: int  # files in the list the tagging engines are timed on
     tagging_rss_files: tuple[int, int]  # the short and the long list whose peak memory is compared
     tagging_ray: bool  # time the Ray engine too (a local Ray instance takes ~10 s to start)
@@ -47,7 +47,7 @@ MODES = {
     "quick": Mode(
         "quick",
         "quick mode: scratch recipe and both course CNN runs 3 epochs each; transfer recipe with --views 1 (default epochs, "
-        "its epochs train a head on cached features in ~0.1 s each), frozen-linear baseline 2 epochs; transfer open-set "
+        "its epochs train the last convolution and the head on cached maps in a few seconds each), frozen-linear baseline 2 epochs; transfer open-set "
         "heads on 1 augmented view; tagging's memory over 250 and 2,500 files. Training-time and accuracy comparisons "
         "are indicative only.",
         scratch_args=("--epochs", "3"),

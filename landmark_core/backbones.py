@@ -124,3 +124,14 @@ def load_backbone(name: str = "efficientnet_lite0") -> torch.nn.Module:
 def feature_dim(model: torch.nn.Module) -> int:
     """Channels of `model.forward_features(x)`, the width a new classifier head takes."""
     return model.num_features
+
+
+def split_for_tuning(backbone: torch.nn.Module) -> tuple[torch.nn.Sequential, torch.nn.Sequential]:
+    """(frozen layers, tuned layers) of an EfficientNet-Lite, whose composition is `forward_features`.
+
+    The tuned part is the last 1x1 convolution (320 -> 1280 channels on a 7x7 map at 224 px) and its BatchNorm:
+    small enough to train over cached maps of the frozen part in about a minute on 2 cores. Both share their
+    modules with `backbone`, so training the tuned part trains the backbone.
+    """
+    frozen = torch.nn.Sequential(backbone.conv_stem, backbone.bn1, backbone.blocks)
+    return frozen, torch.nn.Sequential(backbone.conv_head, backbone.bn2)

@@ -74,6 +74,34 @@ class TransferNet(nn.Module):
         return self.classifier(self.dropout(self.features(x).mean((2, 3))))
 
 
+class TunedTop(nn.Module):
+    """What trains in the transfer model: its backbone's tuned layers (backbones.split_for_tuning) and its head, fed
+    cached feature maps of the frozen layers before them. It shares those modules with the TransferNet, so training
+    it trains the TransferNet."""
+
+    def __init__(self, tuned: nn.Module, dropout: nn.Module, classifier: nn.Linear):
+        super().__init__()
+        self.tuned = tuned
+        self.dropout = dropout
+        self.classifier = classifier
+
+    def pooled(self, maps: Tensor) -> Tensor:
+        """(N,D) the TransferNet's pooled features from (N,C,h,w) maps of its frozen layers (float16 or float32)."""
+        return self.tuned(maps.float()).mean((2, 3))
+
+    def forward(self, maps: Tensor) -> Tensor:
+        return self.classifier(self.dropout(self.pooled(maps)))
+
+    def train(self, mode: bool = True) -> "TunedTop":
+        # BatchNorm keeps ImageNet's statistics and learns only its scale and shift: batch statistics of a few
+        # hundred landmark photos would shift every feature the frozen layers' maps produce.
+        super().train(mode)
+        for module in self.tuned.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 

@@ -5,13 +5,14 @@ so this module needs nothing beyond torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 ONE_CYCLE = "one_cycle"  # AdamW; the lr warms up, then anneals every step: our recipes
 PLATEAU = "plateau"  # SGD with momentum; the lr halves after 2 epochs without a better validation loss: the course's
+TUNED_PREFIX = "tuned."
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class FitConfig:
     seed: int = 0
     schedule: str = ONE_CYCLE
     momentum: float = 0.5  # SGD's, for the PLATEAU schedule
+    # The lr of pretrained layers being fine-tuned (a model's parameters under `tuned.`, models.TunedTop); None: `lr`.
+    tuned_lr: float | None = None
 
 
 def transfer_head_config(
@@ -45,13 +48,46 @@ def transfer_head_config(
     )
 
 
+def transfer_tuning_config(
+    num_known: int, outputs: int, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-2, tuned_lr: float = 1e-3,
+    patience: int = 8, seed: int = 0,
+) -> FitConfig:
+    """The transfer model's recipe: the head's (transfer_head_config) with the backbone's last 1x1 convolution tuned too,
+    at a tenth of the head's lr, in 10 epochs of batches of 128.
+
+    Chosen by leave-4-landmarks-out cross-validation over the 16 non-test other landmarks (one fold draw, 4 folds,
+    Lite0 maps of 3 augmented views + the plain one; held-out AUROC / rejected at the shipped operating point /
+    known validation accuracy): the head alone on frozen features 0.955 / 73.7 % / 97.4 %; tuned at 1e-3 for 10
+    epochs 0.963 / 73.8 % / 98.3 %; 15 epochs 0.965 / 73.5 % / 98.5 % (50 % longer); tuned at 3e-3 0.963 / 71.5 % /
+    98.8 %, with everyday photos rejected 91 % against 100 %. An exploratory script over cached maps, not kept.
+    """
+    return replace(
+        transfer_head_config(num_known, outputs, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed),
+        tuned_lr=tuned_lr,
+    )
+
+
+def parameter_groups(model: nn.Module, config: FitConfig) -> list[dict]:
+    """The optimizer's parameter groups: everything at `config.lr`, the tuned pretrained layers apart at `tuned_lr`."""
+    if config.tuned_lr is None:
+        return [{"params": list(model.parameters()), "lr": config.lr}]
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [parameter for name, parameter in named if not name.startswith(TUNED_PREFIX)], "lr": config.lr},
+        {"params": [parameter for name, parameter in named if name.startswith(TUNED_PREFIX)], "lr": config.tuned_lr},
+    ]
+    return [group for group in groups if group["params"]]
+
+
 def optimizer_and_scheduler(model: nn.Module, config: FitConfig, steps_per_epoch: int):
     """The optimizer and lr schedule `config` names (its PLATEAU scheduler steps per epoch, ONE_CYCLE per batch)."""
+    groups = parameter_groups(model, config)
     if config.schedule == PLATEAU:
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
         return optimizer, torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
     if config.schedule != ONE_CYCLE:
         raise ValueError(f"unknown schedule {config.schedule!r}: use {ONE_CYCLE!r} or {PLATEAU!r}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    peaks = [group["lr"] for group in groups]
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=config.epochs * steps_per_epoch, pct_start=0.15)
     return optimizer, scheduler

@@ -1,7 +1,7 @@
 """Teach the transfer model a new landmark from a handful of photos, in seconds, on a CPU.
 
 `train_transfer.py` writes, beside transfer.pt, the features its head was trained on (`transfer_features.pt`:
-the frozen backbone's pooled features of every training photo and augmented view, of the "none of these" photos,
+the shipped backbone's pooled features of every training photo and augmented view, of the "none of these" photos,
 and of the validation photos; float16). Teaching:
 1. computes the same features of the visitor's photos (a plain view and several augmented ones) with the shipped
    predictor's own backbone (`feature_map`), so no training code or weights package is needed;

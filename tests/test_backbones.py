@@ -60,6 +60,16 @@ def test_forward_features_gives_the_last_feature_map():
     assert feature_dim(model) == 1280
 
 
+def test_the_frozen_and_tuned_layers_compose_to_forward_features():
+    model = load_backbone("efficientnet_lite0")
+    frozen, tuned = backbones.split_for_tuning(model)
+    with torch.inference_mode():
+        maps = frozen(_pattern(224))
+        torch.testing.assert_close(tuned(maps), model.forward_features(_pattern(224)))
+    assert maps.shape == (1, 320, 7, 7)
+    assert tuned[0] is model.conv_head and tuned[1] is model.bn2  # shared: tuning them tunes the backbone
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
