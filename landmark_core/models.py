@@ -1,5 +1,6 @@
-"""The two classifiers. Both end in `features -> global average pool -> dropout -> classifier (Linear)`,
-so a class activation map (the heatmap of what the model looked at) is exact for either."""
+"""The two classifiers, and the part of the transfer one that trains. Both end in `features -> global average pool
+-> dropout -> classifier (Linear)`, so a class activation map (the heatmap of what the model looked at) is exact for
+either."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """How a model is optimised: the fit configuration, the optimizer and lr schedule it names, and the transfer
-head's recipe. Shared by the fit loop (training.py) and by teaching a landmark (teaching.py), which the app runs:
-so this module needs nothing beyond torch.
+model's recipes (its head alone, as teaching retrains it, and its head with the last convolution tuned). Shared by
+the fit loop (training.py) and by teaching a landmark (teaching.py), which the app runs: so this module needs
+nothing beyond torch.
 """
 
 from __future__ import annotations
