@@ -148,7 +148,7 @@ def teach_others(model, features, negatives_dir: Path, held_out: list[str], test
     return rows
 
 
-WEIGHT_CAPS = (2.0, 2.5, 3.0, 4.0)
+WEIGHT_CAPS = (1.5, 2.0, 2.5, 3.0, 4.0)
 
 
 def cap_sweep(model, features, known_photos, count: int = 10) -> list[dict]:
