@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import time
 
-import torch
 from torch.utils.data import TensorDataset
 
 from landmark_core import backbones, cli, data, runtime
 from landmark_core.features import augmented_features, map_extractor
-from landmark_core.models import TransferNet, TunedTop
+from landmark_core.models import TransferNet, TunedTop, tuned_features
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
 from landmark_core.teaching import TrainingFeatures, features_path, save_training_features
 from landmark_core.optim import transfer_tuning_config
 from landmark_core.training import fit
-
-
-@torch.inference_mode()
-def pooled(top: TunedTop, maps: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """The trained model's pooled features of cached maps: what its head reads."""
-    return torch.cat([top.eval().pooled(maps[start : start + batch_size]) for start in range(0, len(maps), batch_size)])
 
 
 def main() -> None:
@@ -71,8 +64,8 @@ def main() -> None:
     save_training_features(
         features_path(args.out / "transfer.pt"),
         TrainingFeatures(
-            class_names=card["classes"], train_features=pooled(top, train_maps[0]), train_labels=train_maps[1], plain_rows=len(train_images),
-            valid_features=pooled(top, valid_maps[0]), valid_labels=valid_maps[1], accept=args.accept, mean=list(mean), std=list(std),
+            class_names=card["classes"], train_features=tuned_features(top, train_maps[0]), train_labels=train_maps[1], plain_rows=len(train_images),
+            valid_features=tuned_features(top, valid_maps[0]), valid_labels=valid_maps[1], accept=args.accept, mean=list(mean), std=list(std),
         ),
     )
 

@@ -11,7 +11,7 @@ test photos accepted and the accuracy among them; and the share rejected of the 
   the other landmarks: each fold's landmarks are tested by heads trained on the others' photos as "none of
   these", so no landmark is ever in a fold's training and test. Figures are means over the folds. The shipped
   model also fine-tunes the backbone's last 1x1 convolution (optim.transfer_tuning_config); the comparison of
-  scorers leaves that out, as it would cost each fold about 75 s more on 2 cores.
+  scorers leaves that out, as it would cost each fold about 80 s more on 2 cores.
 - scratch: post-hoc scorers on the shipped scratch model (trained with outlier exposure), on the landmarks its
   card says training held out. Training a scratch CNN without negatives for comparison takes ~30 min on
   2 cores: not done here.

@@ -130,7 +130,7 @@ def split_for_tuning(backbone: torch.nn.Module) -> tuple[torch.nn.Sequential, to
     """(frozen layers, tuned layers) of an EfficientNet-Lite, whose composition is `forward_features`.
 
     The tuned part is the last 1x1 convolution (320 -> 1280 channels on a 7x7 map at 224 px) and its BatchNorm:
-    small enough to train over cached maps of the frozen part in about a minute on 2 cores. Both share their
+    small enough to train over cached maps of the frozen part in 10 s an epoch on 2 cores (Lite0, 6,640 views). Both share their
     modules with `backbone`, so training the tuned part trains the backbone.
     """
     frozen = torch.nn.Sequential(backbone.conv_stem, backbone.bn1, backbone.blocks)

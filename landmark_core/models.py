@@ -103,6 +103,14 @@ class TunedTop(nn.Module):
         return self
 
 
+@torch.inference_mode()
+def tuned_features(top: TunedTop, maps: Tensor, batch_size: int = 512) -> Tensor:
+    """(N,D) a trained TunedTop's pooled features of cached maps, in batches (all at once, Lite0's 1280x7x7 float32
+    output for thousands of views would take gigabytes): what its head reads."""
+    top.eval()
+    return torch.cat([top.pooled(maps[start : start + batch_size]) for start in range(0, len(maps), batch_size)])
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from landmark_core.models import TransferNet, TunedTop
+from landmark_core.models import TransferNet, TunedTop, tuned_features
 from landmark_core.optim import FitConfig, optimizer_and_scheduler, transfer_tuning_config
 from landmark_core.training import fit
 
@@ -59,6 +59,16 @@ def test_the_top_reads_float16_maps_as_the_model_reads_its_own():
     with torch.no_grad():
         torch.testing.assert_close(top.pooled(model.backbone.frozen(x)), model.features(x).mean((2, 3)))
         torch.testing.assert_close(top(model.backbone.frozen(x).half()), model(x), atol=1e-2, rtol=0)
+
+
+def test_tuned_features_are_the_pooled_features_in_eval_mode_whatever_the_batch():
+    _, top = tiny_top()
+    values = maps(10, 2).tensors[0]
+    top.train()
+    batched = tuned_features(top, values, batch_size=3)
+    assert not top.training
+    with torch.no_grad():
+        torch.testing.assert_close(batched, top.pooled(values))
 
 
 def test_train_mode_leaves_batchnorm_in_eval():
