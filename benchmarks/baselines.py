@@ -79,8 +79,9 @@ class BaselineRecipe:
 
 
 def scratch_baselines(ours: dict) -> list[BaselineRecipe]:
-    """The course's CNN trained the course's way (the target's baseline), then the same CNN trained exactly as
-    train_scratch.py trains ours (same fit, optimizer, augmentation and eval view): the architecture alone."""
+    """The course's CNN trained the course's way (the target's baseline), then the same CNN trained as
+    train_scratch.py trains ours (same fit, optimizer, augmentation and eval view): the architecture alone. Its
+    crops are the eval size, not ours' smaller training size: the course's MLP fixes the input size."""
     epochs, image_size = ours["fit_config"]["epochs"], ours["image_size"]
     # The course starter's defaults: SGD lr 0.01 momentum 0.5, no weight decay, plain cross-entropy, batch 32,
     # ReduceLROnPlateau(factor 0.5, patience 2) and every epoch run, keeping the best validation-loss weights.

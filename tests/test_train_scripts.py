@@ -65,6 +65,8 @@ def test_train_export_reload_predict(real_slice, negatives_slice, tmp_path, scri
     assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
     assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
     assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
+    if name == "scratch":  # trains on smaller crops than it reads (FixRes): 4/5 of --image-size 64
+        assert (card["train_size"], card["image_size"]) == (51, 64)
     assert 0 <= card["test_accuracy"] <= 1 and set(card["per_class_accuracy"]) == set(card["classes"])
     for plot in (f"{name}_curves.png", f"{name}_confusion.png"):
         assert (out / plot).stat().st_size > 1000
