@@ -14,7 +14,8 @@ from landmark_core.training import fit
 
 def main() -> None:
     parser = cli.training_parser(
-        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=25, name="scratch", accept=0.93
+        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=25, name="scratch", accept=0.93,
+        valid_landmarks=4,
     )
     parser.add_argument(
         "--train-size", type=int, default=None, help="side of the random crops the model trains on (default: 4/5 of --image-size)"

@@ -3,6 +3,7 @@ results.json can be printed again."""
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 from benchmarks.open_set import EVERYDAY, HELD_OUT, OFFICIAL
@@ -20,6 +21,11 @@ def fmt(value, unit: str = "") -> str:
     if unit == "x":
         return f"{value:.2f}x"
     return f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+
+
+def points(share: float) -> str:
+    """A change of a share in percentage points; "-" when there was nothing to measure (NaN: no such photos)."""
+    return "-" if math.isnan(share) else f"{share * 100:+.2f} pt"
 
 
 def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -136,14 +142,14 @@ def teaching_section(teaching: dict) -> str:
     timed = "; ".join(f"{row['photos']} photos {row['seconds']} s" for row in teaching["time"])
     rows = [
         [point["photos"], point["landmarks"], fmt(point["taught_accuracy"], "acc"), fmt(point["taught_right_and_accepted"], "acc"),
-         f"{point['others_accuracy_drop'] * 100:+.2f} pt", f"{point['unknown_rejected_drop'] * 100:+.2f} pt"]
+         points(point["others_accuracy_drop"]), points(point["unknown_rejected_drop"])]
         for point in teaching["known"]["curve"]
     ]
     text = table(title, ["photos", "landmarks", "top-1", "right+accepted", "others' acc drop", "rejection drop"], rows)
     others = [
         [row["landmark"], row["photos"], row["test_photos"], fmt(row["after"]["taught_accuracy"], "acc"), fmt(row["after"]["taught_right_and_accepted"], "acc"),
-         f"{(row['before']['others_accuracy'] - row['after']['others_accuracy']) * 100:+.2f} pt",
-         f"{(row['before']['unknown_rejected'] - row['after']['unknown_rejected']) * 100:+.2f} pt"]
+         points(row["before"]["others_accuracy"] - row["after"]["others_accuracy"]),
+         points(row["before"]["unknown_rejected"] - row["after"]["unknown_rejected"])]
         for row in teaching["other"]
     ]
     sweep = teaching["cap_sweep_on_validation"]
@@ -152,7 +158,7 @@ def teaching_section(teaching: dict) -> str:
             f"How the new landmark's loss weight cap was chosen (validation photos only; shipped: {teaching['weight_cap']})",
             ["weight cap", "photos", "top-1", "right+accepted", "others' acc drop", "rejection drop"],
             [[row["weight_cap"], row["photos"], fmt(row["taught_accuracy"], "acc"), fmt(row["taught_right_and_accepted"], "acc"),
-              f"{row['others_accuracy_drop'] * 100:+.2f} pt", f"{row['unknown_rejected_drop'] * 100:+.2f} pt"] for row in sweep],
+              points(row["others_accuracy_drop"]), points(row["unknown_rejected_drop"])] for row in sweep],
         )
     if others:
         text += "\n" + table("Teaching other landmarks (held-out ones; taught from some photos, tested on the rest)",

@@ -14,7 +14,8 @@ from landmark_core.negatives import OTHER_LANDMARKS_DIR, Negatives, prepare_nega
 
 
 def training_parser(
-    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str, accept: float
+    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str, accept: float,
+    valid_landmarks: int,
 ) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
@@ -29,6 +30,10 @@ def training_parser(
         "--negatives", type=Path, default=OTHER_LANDMARKS_DIR,
         help="photos of other landmarks (<dir>/<landmark>/*.jpg), learnt as \"none of these\"; split by landmark "
         "into train/valid/test. A folder that does not exist means none",
+    )
+    parser.add_argument(
+        "--valid-landmarks", type=int, default=valid_landmarks,
+        help="of the --negatives landmarks, how many validate (early stopping) instead of training; 4 are always held out for the test",
     )
     parser.add_argument(
         "--accept", type=float, default=accept,
@@ -63,7 +68,7 @@ def negatives(args: argparse.Namespace, short_side: int) -> Negatives | None:
     if not args.negatives.is_dir():
         print(f"note: no other-landmark photos at {args.negatives}: training without \"none of these\".", file=sys.stderr)
         return None
-    return prepare_negatives(args.negatives, short_side, args.seed, args.run_dir)
+    return prepare_negatives(args.negatives, short_side, args.seed, args.run_dir, n_valid=args.valid_landmarks)
 
 
 def run(main: Callable[[], object]) -> None:

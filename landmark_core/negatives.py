@@ -71,10 +71,14 @@ class Negatives:
         return landmark_files(self.root, self.split.train + self.split.valid)
 
 
-def prepare_negatives(root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None) -> Negatives:
-    """Split `root`'s landmarks (seeded) and decode the train and valid ones once, like the known photos."""
+def prepare_negatives(
+    root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, n_valid: int = 4
+) -> Negatives:
+    """Split `root`'s landmarks (seeded; `n_valid` of them to validate on) and decode the train and valid ones once,
+    like the known photos. The test landmarks depend on the seed alone, so models split with different `n_valid`
+    are tested on the same never-seen landmarks."""
     root = Path(root)
-    split = split_landmarks(list_landmarks(root), seed)
+    split = split_landmarks(list_landmarks(root), seed, n_valid=n_valid)
     return Negatives(
         root,
         split,

@@ -69,7 +69,7 @@ def open_set_figures(
         "everyday photos": [image for _, image in everyday_photos()],
     }
     if negatives is not None:
-        # Validation landmarks chose nothing but the epoch (scratch) or stayed unseen (transfer): shown apart.
+        # Validation landmarks chose nothing but the epoch: shown apart (none when the model trained on them all).
         groups = {
             "held-out landmarks": negatives.test_files,
             "validation landmarks": landmark_files(negatives.root, negatives.split.valid),
@@ -145,8 +145,12 @@ def release(
             f"out of train/; tested on all {len(test)} photos of test/."
             + (
                 f" As \"none of these\": {len(negatives.train_images)} photos of {len(negatives.split.train)} other landmarks "
-                f"under {negatives.root.resolve()} ({', '.join(negatives.split.train)}); {len(negatives.valid_images)} photos of "
-                f"{', '.join(negatives.split.valid)} for validation; never seen: {', '.join(negatives.split.test)} "
+                f"under {negatives.root.resolve()} ({', '.join(negatives.split.train)}); "
+                + (
+                    f"{len(negatives.valid_images)} photos of {', '.join(negatives.split.valid)} for validation; "
+                    if negatives.split.valid else "no other landmark kept for validation; "
+                )
+                + f"never seen: {', '.join(negatives.split.test)} "
                 f"({len(negatives.test_files)} photos), the open-set test."
                 if negatives is not None
                 else " No photos of other landmarks were available: the unknown rule is the plain top probability."

@@ -63,7 +63,7 @@ class TrainingFeatures:
     train_features: Tensor  # (N, D) float16: the plain view of every training photo first, then augmented views
     train_labels: Tensor  # (N,) int64; len(class_names) = "none of these"
     plain_rows: int  # the first `plain_rows` training rows are the plain (centre) views
-    valid_features: Tensor  # (M, D) float16, plain views; known validation photos and validation negatives
+    valid_features: Tensor  # (M, D) float16, plain views; known validation photos, then validation negatives if any
     valid_labels: Tensor
     accept: float  # the operating point: share of known validation photos the threshold keeps
     mean: list[float]

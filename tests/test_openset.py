@@ -30,6 +30,14 @@ def test_split_is_by_landmark_seeded_and_complete():
     assert negatives.split_landmarks(LANDMARKS, seed=1) != split
 
 
+def test_training_on_the_validation_landmarks_keeps_the_same_test_landmarks():
+    # train_transfer.py trains on every non-test landmark; its held-out figures stay comparable with scratch's.
+    with_valid = negatives.split_landmarks(LANDMARKS, seed=0)
+    without_valid = negatives.split_landmarks(LANDMARKS, seed=0, n_valid=0)
+    assert without_valid.test == with_valid.test and without_valid.valid == []
+    assert set(without_valid.train) == set(with_valid.train) | set(with_valid.valid)
+
+
 def test_split_never_puts_a_landmarks_photos_on_both_sides(tmp_path):
     root = tmp_path / "other"
     for index, name in enumerate(LANDMARKS[:9]):

@@ -61,7 +61,10 @@ def test_train_export_reload_predict(real_slice, negatives_slice, tmp_path, scri
     open_set = card["open_set"]
     assert open_set["unknown"]["held-out landmarks"]["photos"] == 12 and len(open_set["landmark_split"]["test"]) == 4
     assert 0 <= open_set["known_accepted"] <= 1 and open_set["threshold"] == card["unknown_threshold"]
-    assert {"validation landmarks", "official unknown samples", "everyday photos"} <= set(open_set["unknown"])
+    assert {"official unknown samples", "everyday photos"} <= set(open_set["unknown"])
+    # scratch early-stops on 4 validation landmarks; transfer trains on them (--valid-landmarks 0)
+    assert ("validation landmarks" in open_set["unknown"]) == (name == "scratch")
+    assert len(open_set["landmark_split"]["valid"]) == (4 if name == "scratch" else 0)
     assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
     assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
     assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
