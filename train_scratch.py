@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 
+from torch.utils.data import ConcatDataset
+
 from landmark_core import cli, data, runtime
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
 from landmark_core.optim import FitConfig
+from landmark_core.shuffled_tiles import ShuffledTiles
 from landmark_core.training import fit
 
 
@@ -19,6 +22,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--train-size", type=int, default=None, help="side of the random crops the model trains on (default: 4/5 of --image-size)"
+    )
+    parser.add_argument(
+        "--shuffled-tiles", type=float, default=0.1,
+        help="tile-shuffled known views added as \"none of these\", as a share of the training photos (needs --negatives)",
     )
     args = parser.parse_args()
     # Training on smaller crops than the model reads costs 0.58x the compute of a step at full size (FixRes,
@@ -49,9 +56,14 @@ def main() -> None:
     # validation landmarks rejected 82.5 % against 83.3 %, AUROC 0.959 against 0.961, known validation photos
     # read equally well (91.7 %).
     config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed)
+    augment = data.train_transform(train_size, mean, std)
+    train_set = data.TensorImageDataset(train_images, train_labels, augment)
+    if negatives is not None and args.shuffled_tiles > 0:
+        known_views = data.TensorImageDataset(prepared.train_images, prepared.train_labels, augment)
+        train_set = ConcatDataset([train_set, ShuffledTiles(known_views, outputs - 1, round(args.shuffled_tiles * len(train_set)))])
     history = fit(
         model,
-        data.TensorImageDataset(train_images, train_labels, data.train_transform(train_size, mean, std)),
+        train_set,
         data.TensorImageDataset(valid_images, valid_labels, data.eval_transform(resize_size, args.image_size, mean, std)),
         args.run_dir,
         config,
@@ -66,7 +78,7 @@ def main() -> None:
         epochs_run=len(history),
         train_seconds=time.perf_counter() - started,
         history=[vars(record) for record in history],
-        extra={"fit_config": vars(config), "train_size": train_size},
+        extra={"fit_config": vars(config), "train_size": train_size, "shuffled_tiles": args.shuffled_tiles if negatives is not None else 0.0},
     )
     release(model, facts, prepared, negatives, (mean, std), resize_size, args.image_size, args.accept, args.out)
 
