@@ -58,6 +58,9 @@ def main() -> None:
     config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience, seed=args.seed)
     augment = data.train_transform(train_size, mean, std)
     train_set = data.TensorImageDataset(train_images, train_labels, augment)
+    # Tile-shuffled known views as "none of these" (landmark_core.shuffled_tiles), chosen on validation against the
+    # same recipe without them: known validation photos 91.7 -> 92.6 %, validation landmarks rejected 85.0 -> 87.5 %,
+    # everyday validation pictures (README) 2 -> 4 of 11; 10 % more steps.
     if negatives is not None and args.shuffled_tiles > 0:
         known_views = data.TensorImageDataset(prepared.train_images, prepared.train_labels, augment)
         train_set = ConcatDataset([train_set, ShuffledTiles(known_views, outputs - 1, round(args.shuffled_tiles * len(train_set)))])
