@@ -61,9 +61,10 @@ def main() -> None:
     # Tile-shuffled known views as "none of these" (landmark_core.shuffled_tiles), chosen on validation against the
     # same recipe without them: known validation photos 91.7 -> 92.6 %, validation landmarks rejected 85.0 -> 87.5 %,
     # everyday validation pictures (README) 2 -> 4 of 11; 10 % more steps.
-    if negatives is not None and args.shuffled_tiles > 0:
+    shuffled_tiles = args.shuffled_tiles if negatives is not None else 0.0  # they join the "none of these" output
+    if shuffled_tiles > 0:
         known_views = data.TensorImageDataset(prepared.train_images, prepared.train_labels, augment)
-        train_set = ConcatDataset([train_set, ShuffledTiles(known_views, outputs - 1, round(args.shuffled_tiles * len(train_set)))])
+        train_set = ConcatDataset([train_set, ShuffledTiles(known_views, outputs - 1, round(shuffled_tiles * len(train_set)))])
     history = fit(
         model,
         train_set,
@@ -81,7 +82,7 @@ def main() -> None:
         epochs_run=len(history),
         train_seconds=time.perf_counter() - started,
         history=[vars(record) for record in history],
-        extra={"fit_config": vars(config), "train_size": train_size, "shuffled_tiles": args.shuffled_tiles if negatives is not None else 0.0},
+        extra={"fit_config": vars(config), "train_size": train_size, "shuffled_tiles": shuffled_tiles},
     )
     release(model, facts, prepared, negatives, (mean, std), resize_size, args.image_size, args.accept, args.out)
 

@@ -84,6 +84,22 @@ def open_set_figures(
     return report
 
 
+def negatives_sentence(negatives: Negatives | None) -> str:
+    """What the card says about the other landmarks: which trained, which validated, which were never seen."""
+    if negatives is None:
+        return "No photos of other landmarks were available: the unknown rule is the plain top probability."
+    split = negatives.split
+    validation = (
+        f"{len(negatives.valid_images)} photos of {', '.join(split.valid)} for validation"
+        if split.valid else "no other landmark kept for validation"
+    )
+    return (
+        f"As \"none of these\": {len(negatives.train_images)} photos of {len(split.train)} other landmarks under "
+        f"{negatives.root.resolve()} ({', '.join(split.train)}); {validation}; never seen: {', '.join(split.test)} "
+        f"({len(negatives.test_files)} photos), the open-set test."
+    )
+
+
 def release(
     model: nn.Module,
     facts: TrainingFacts,
@@ -142,19 +158,7 @@ def release(
         "trained_on": (
             f"{len(class_names)} of the 50 Udacity landmark classes, photos under {data_root}: "
             f"{len(prepared.train_images)} train + {len(prepared.valid_images)} validation photos carved (stratified, seed {facts.seed}) "
-            f"out of train/; tested on all {len(test)} photos of test/."
-            + (
-                f" As \"none of these\": {len(negatives.train_images)} photos of {len(negatives.split.train)} other landmarks "
-                f"under {negatives.root.resolve()} ({', '.join(negatives.split.train)}); "
-                + (
-                    f"{len(negatives.valid_images)} photos of {', '.join(negatives.split.valid)} for validation; "
-                    if negatives.split.valid else "no other landmark kept for validation; "
-                )
-                + f"never seen: {', '.join(negatives.split.test)} "
-                f"({len(negatives.test_files)} photos), the open-set test."
-                if negatives is not None
-                else " No photos of other landmarks were available: the unknown rule is the plain top probability."
-            )
+            f"out of train/; tested on all {len(test)} photos of test/. {negatives_sentence(negatives)}"
         ),
         "image_size": crop_size,
         "resize_size": resize_size,
