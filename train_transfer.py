@@ -22,19 +22,20 @@ def main() -> None:
     # landmark trains as "none of these": more negative landmarks reject unknown ones better (Lite0 features,
     # leave-landmarks-out: AUROC 0.931 / 0.945 / 0.957 with 8 / 12 / 16 of them).
     parser = cli.training_parser(
-        __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=224, patience=8, name="transfer", accept=0.97, valid_landmarks=0
+        __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=0.97, valid_landmarks=0
     )
     # Lite2 within the 5-minute budget (1 view, 5 epochs) rejected fewer never-seen landmarks than Lite0 in
     # leave-landmarks-out cross-validation (README, "Tried for the transfer model, not taken").
     native = ", ".join(f"{spec.input_size} for {name}" for name, spec in sorted(backbones.BACKBONES.items()))
     parser.add_argument(
         "--backbone", choices=sorted(backbones.BACKBONES), default="efficientnet_lite0",
-        help=f"pass its native --image-size with it: {native}",
+        help=f"read at its native --image-size unless one is given: {native}",
     )
     # 3 views matched 4 in leave-landmarks-out rejection and validation accuracy (two fold draws), 40 s sooner here.
     parser.add_argument("--views", type=int, default=3, help="augmented views per training photo")
     parser.add_argument("--tuned-lr", type=float, default=1e-3, help="peak learning rate of the fine-tuned backbone layers")
     args = parser.parse_args()
+    args.image_size = args.image_size or backbones.BACKBONES[args.backbone].input_size
     started = time.perf_counter()
     runtime.configure_torch(args.seed)
     resize_size = data.decode_size(args.image_size)

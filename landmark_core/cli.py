@@ -14,16 +14,18 @@ from landmark_core.negatives import OTHER_LANDMARKS_DIR, Negatives, prepare_nega
 
 
 def training_parser(
-    description: str, epochs: int, batch_size: int, lr: float, image_size: int, patience: int, name: str, accept: float,
-    valid_landmarks: int,
+    description: str, epochs: int, batch_size: int, lr: float, image_size: int | None, patience: int, name: str,
+    accept: float, valid_landmarks: int,
 ) -> argparse.ArgumentParser:
+    """The options both training scripts take; `image_size` None leaves the size to the script (its backbone's)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
     parser.add_argument("--download", action="store_true", help=f"download the full 50-class set into {DOWNLOAD_DATA_DIR} first")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
-    parser.add_argument("--image-size", type=int, default=image_size, help="side of the square crop the model sees")
+    size_help = "side of the square crop the model sees" + ("" if image_size else "; none given: the backbone's native size")
+    parser.add_argument("--image-size", type=int, default=image_size, help=size_help)
     parser.add_argument("--patience", type=int, default=patience, help="stop after this many epochs without a better validation loss")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
