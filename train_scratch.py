@@ -6,7 +6,7 @@ import time
 
 from torch.utils.data import ConcatDataset
 
-from landmark_core import cli, data, runtime
+from landmark_core import cli, data, openset, runtime
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import training_splits
 from landmark_core.release import TrainingFacts, release
@@ -17,7 +17,7 @@ from landmark_core.training import fit
 
 def main() -> None:
     parser = cli.training_parser(
-        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=25, name="scratch", accept=0.93,
+        __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=25, name="scratch", accept=openset.ACCEPT["scratch"],
         valid_landmarks=4,
     )
     parser.add_argument(

@@ -7,7 +7,7 @@ import time
 
 from torch.utils.data import TensorDataset
 
-from landmark_core import backbones, cli, data, runtime
+from landmark_core import backbones, cli, data, openset, runtime
 from landmark_core.features import augmented_features, map_extractor
 from landmark_core.models import TransferNet, TunedTop, tuned_features
 from landmark_core.negatives import training_splits
@@ -21,12 +21,9 @@ def main() -> None:
     # The 10 epochs of a one-cycle schedule need no early stopping on unknown landmarks, so every non-test other
     # landmark trains as "none of these": more negative landmarks reject unknown ones better (Lite0 features,
     # leave-landmarks-out: AUROC 0.931 / 0.945 / 0.957 with 8 / 12 / 16 of them).
-    # The operating point keeps 96 % of the known validation photos: the 95 % the model must accept of known photos,
-    # plus one standard error of a 229-photo estimate (1.4 points). Leave-4-landmarks-out cross-validation over the 16
-    # non-test other landmarks (one fold draw, 4 folds), accept 97 / 96 / 95 %: unknown landmarks rejected 83.1 / 84.4
-    # / 86.5 %, known validation photos accepted read right 98.5 / 99.0 / 99.3 % (an exploratory script, not kept).
     parser = cli.training_parser(
-        __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=0.96, valid_landmarks=0
+        __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=openset.ACCEPT["transfer"],
+        valid_landmarks=0,
     )
     # Lite2 within the 5-minute budget (1 view, 5 epochs) rejected fewer never-seen landmarks than Lite0 in
     # leave-landmarks-out cross-validation (README, "Tried for the transfer model, not taken").

@@ -1,7 +1,7 @@
 """Open set: the ways of saying "not one of my landmarks" compared on the same photos, per model.
 
 Each approach scores a photo (higher: more like a known landmark) and rejects it below the threshold that
-accepts `ACCEPT` of the known validation photos (the training scripts' --accept). Reported per approach: on
+accepts `openset.ACCEPT` of the known validation photos (the training scripts' --accept). Reported per approach: on
 landmarks the model never saw in training, AUROC known-vs-unknown and the share rejected; the share of known
 test photos accepted and the accuracy among them; and the share rejected of the official unknown samples
 (Udacity classes the model does not know) and of everyday photos (landmark_core.everyday).
@@ -42,7 +42,6 @@ from landmark_core.places import display_name
 from landmark_core.optim import transfer_head_config
 from landmark_core.training import fit
 
-ACCEPT = {"transfer": 0.96, "scratch": 0.93}  # train_transfer.py's and train_scratch.py's --accept defaults
 FOLDS = 5
 SEED = 0
 TRANSFER_BACKBONE = "efficientnet_lite0"
@@ -236,7 +235,7 @@ def transfer_fold(
         logits = head_logits(head, features)
         correct = logits[KNOWN_TEST][:, : known.num_known].argmax(1) == known.test_labels
         for name, scorer in scorers.items():
-            reports[name] = operating_point_report(scored(scorer, logits, features), correct, ACCEPT["transfer"])
+            reports[name] = operating_point_report(scored(scorer, logits, features), correct, openset.ACCEPT["transfer"])
     return reports
 
 
@@ -288,7 +287,7 @@ def transfer_open_set(data_dir: Path, negatives_dir: Path, udacity_dir: Path, wo
             'a head trained with the fold\'s other landmarks as "none of these"; knn and mahalanobis read the features'
         ),
         "head_fit_config": vars(transfer_head_config(known.num_known, known.num_known + 1, epochs=mode.open_set_epochs, seed=SEED)),
-        "operating_point": f"accept {ACCEPT['transfer']:.0%} of the known validation photos",
+        "operating_point": f"accept {openset.ACCEPT['transfer']:.0%} of the known validation photos",
         "familiarity": {"floor": floor, "margin": openset.FAMILIARITY_MARGIN},
         "photos": {
             "known train": len(known.train_plain),
@@ -385,14 +384,14 @@ def scratch_open_set(models_dir: Path, data_dir: Path, negatives_dir: Path, udac
     with_none = weight.shape[0] > num_known  # trained with "none of these" (outlier exposure)
     names = WITHOUT_NEGATIVES + (WITH_NEGATIVES if with_none else ())
     approaches = {
-        name: operating_point_report(scored(scorer, logits, features), correct, ACCEPT["scratch"])
+        name: operating_point_report(scored(scorer, logits, features), correct, openset.ACCEPT["scratch"])
         for name, scorer in fitted_scorers(names, num_known, train_features, train_labels).items()
     }
-    approaches["shipped"] = operating_point_report({group: shipped[group] for group in features}, correct, ACCEPT["scratch"])
+    approaches["shipped"] = operating_point_report({group: shipped[group] for group in features}, correct, openset.ACCEPT["scratch"])
     return {
         "model": str(models_dir / "scratch.pt"),
         "outputs": f"{weight.shape[0]} ({num_known} landmarks{' + none of these' if with_none else ''})",
-        "operating_point": f"accept {ACCEPT['scratch']:.0%} of the known validation photos",
+        "operating_point": f"accept {openset.ACCEPT['scratch']:.0%} of the known validation photos",
         "shipped_threshold": predictor.unknown_threshold,
         "held_out_landmarks": split["test"],
         "photos": {"known train": len(train_features), **{group: len(values) for group, values in features.items()}},

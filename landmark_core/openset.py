@@ -157,6 +157,15 @@ def auroc(known: Tensor, unknown: Tensor) -> float:
     return round((above + 0.5 * ties).item(), 4)
 
 
+# Each model's operating point (the training scripts' --accept): the share of the known validation photos its threshold
+# keeps. Issue 11 asks each to accept 95 % (transfer) / 90 % (scratch) of known photos; these add a margin for an
+# estimate from 229 validation photos (one standard error: 1.4 / 2.0 points). Transfer's, by leave-4-landmarks-out
+# cross-validation over the 16 non-test other landmarks (one fold draw, 4 folds), accept 97 / 96 / 95 %: unknown
+# landmarks rejected 83.1 / 84.4 / 86.5 %, accepted known validation photos right 98.5 / 99.0 / 99.3 % (an
+# exploratory script, not kept); 95 % would put the expected acceptance right at the target.
+ACCEPT = {"transfer": 0.96, "scratch": 0.93}
+
+
 def threshold_at(known_valid_scores: Tensor, accept: float) -> float:
     """The known score that keeps `accept` of the known validation photos at or above it (the operating point)."""
     if not 0 < accept <= 1:
