@@ -40,7 +40,7 @@ def main() -> None:
     started = time.perf_counter()
     runtime.configure_torch(args.seed)
     prepared = data.prepare(cli.data_root(args), data.decode_size(args.image_size), args.seed, args.run_dir)
-    negatives = cli.negatives(args, data.decode_size(args.image_size))
+    negatives = cli.negatives(args, data.decode_size(args.image_size), prepared)
     # Evaluate the whole central square (short side resized to the crop), not the course's 224:256 crop:
     # random-resized-crop training shows landmarks larger than a tighter eval crop would (FixRes, Touvron et al.
     # 2019). Chosen on validation with the 80-epoch model: NLL 0.283 vs 0.299, accuracy 93.4% vs 92.1%.
@@ -61,7 +61,7 @@ def main() -> None:
     # Tile-shuffled known views as "none of these" (landmark_core.shuffled_tiles), chosen on validation against the
     # same recipe without them: known validation photos 91.7 -> 92.6 %, validation landmarks rejected 85.0 -> 87.5 %,
     # everyday validation pictures (README) 2 -> 4 of 11; 10 % more steps.
-    shuffled_tiles = args.shuffled_tiles if negatives is not None else 0.0  # they join the "none of these" output
+    shuffled_tiles = args.shuffled_tiles if negatives else 0.0  # they join the "none of these" output
     if shuffled_tiles > 0:
         known_views = data.TensorImageDataset(prepared.train_images, prepared.train_labels, augment)
         train_set = ConcatDataset([train_set, ShuffledTiles(known_views, outputs - 1, round(shuffled_tiles * len(train_set)))])

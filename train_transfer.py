@@ -41,7 +41,7 @@ def main() -> None:
     runtime.configure_torch(args.seed)
     resize_size = data.decode_size(args.image_size)
     prepared = data.prepare(cli.data_root(args), resize_size, args.seed, args.run_dir)
-    negatives = cli.negatives(args, resize_size)
+    negatives = cli.negatives(args, resize_size, prepared)
     mean, std = backbones.NORMALIZE_MEAN, backbones.NORMALIZE_STD
 
     (train_images, train_labels), (valid_images, valid_labels), outputs = training_splits(prepared, negatives)
@@ -51,7 +51,7 @@ def main() -> None:
     # The frozen layers' maps are computed once; the tuned layers and the head then train over them.
     frozen, tuned = backbones.split_for_tuning(model.backbone)
     extractor = map_extractor(frozen)
-    sources = prepared.train.files + (negatives.files if negatives is not None else [])
+    sources = prepared.train.files + [file for source in negatives for file in source.files]
     key = data.fingerprint(sources, args.backbone, "frozen maps", args.image_size, args.views, args.seed)
     train_maps = augmented_features(extractor, train_images, train_labels, plain, augment, args.views, args.seed, args.run_dir / f"maps-train-{key}.pt")
     valid_maps = augmented_features(extractor, valid_images, valid_labels, plain, augment, 0, args.seed, args.run_dir / f"maps-valid-{key}.pt")

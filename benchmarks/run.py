@@ -58,6 +58,7 @@ from benchmarks.targets import targets  # noqa: E402
 from benchmarks.teaching import teaching_benchmark  # noqa: E402
 from benchmarks.training_cost import training_cost  # noqa: E402
 from landmark_core import data, runtime  # noqa: E402
+from landmark_core.cli import GCOMPRIS_DIR  # noqa: E402
 from landmark_core.files import write_json  # noqa: E402
 from landmark_core.negatives import OTHER_LANDMARKS_DIR  # noqa: E402
 from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
@@ -82,6 +83,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--negatives", type=Path, default=OTHER_LANDMARKS_DIR,
         help="photos of other landmarks, <dir>/<landmark>/*.jpg: our recipes train on them as the scripts do, and the "
         "open-set comparison holds them out by landmark (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--gcompris", type=Path, default=REPO / GCOMPRIS_DIR,
+        help="the GCompris photos our recipes also train on, as the scripts' --gcompris ('' for none; default: %(default)s)",
     )
     parser.add_argument("--models", type=Path, default=REPO / "assets" / "models", help="the shipped scratch.pt/transfer.pt (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json", help="where the results go (default: %(default)s)")
@@ -108,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data_dir": str(args.data_dir.resolve()),
         "udacity_dir": str(args.udacity_dir.resolve()),
         "negatives": str(args.negatives.resolve()),
+        "gcompris": str(args.gcompris),
         "models": str(args.models.resolve()),
         "sections": [section for section in SECTIONS if section in selected],
         "scratch_script_args": list(mode.scratch_args),
@@ -121,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         measurements = {
             "accuracy": lambda: shipped_accuracy(args.models, test_dir, args.udacity_dir),
-            "training": lambda: training_cost(args.data_dir, args.negatives, workdir, mode),
+            "training": lambda: training_cost(args.data_dir, args.negatives, args.gcompris, workdir, mode),
             "speed": lambda: shipped_speed(args.models, test_dir, mode),
             "app": lambda: attempt(
                 "app end to end", app_round_trips, args.models, data.find_images(args.data_dir, "test").files[0], workdir, mode

@@ -121,9 +121,10 @@ def compare_recipes(
     return {"ours": ours, "baselines": trained, "ratios": ratios}
 
 
-def training_cost(data_dir: Path, negatives_dir: Path, workdir: Path, mode: Mode) -> dict:
-    """Both of our recipes against their baselines; ours learn "none of these" from `negatives_dir` as shipped."""
-    negatives = ("--negatives", str(negatives_dir))
+def training_cost(data_dir: Path, negatives_dir: Path, gcompris_dir: Path, workdir: Path, mode: Mode) -> dict:
+    """Both of our recipes against their baselines; ours learn "none of these" from `negatives_dir` and `gcompris_dir`
+    as shipped."""
+    negatives = ("--negatives", str(negatives_dir), "--gcompris", str(gcompris_dir))
     return {
         "scratch": compare_recipes("scratch", data_dir, workdir, (*mode.scratch_args, *negatives), scratch_baselines),
         "transfer": compare_recipes(

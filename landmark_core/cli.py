@@ -8,9 +8,16 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from landmark_core.data import DOWNLOAD_DATA_DIR, DatasetError, default_data_dir
+from landmark_core.data import DOWNLOAD_DATA_DIR, DatasetError, PreparedData, default_data_dir
 from landmark_core.download import DownloadError, download_dataset
-from landmark_core.negatives import OTHER_LANDMARKS_DIR, Negatives, prepare_negatives
+from landmark_core.gcompris import fetch_gcompris_photos
+from landmark_core.negatives import OTHER_LANDMARKS_DIR, Negatives, folder_name, list_landmarks, prepare_negatives
+from landmark_core.places import display_name
+
+GCOMPRIS_DIR = Path("data/gcompris")
+# A third of the GCompris places and subjects are never trained on: the open-set test on places and things
+# unlike the 20 other landmarks.
+GCOMPRIS_TEST_SHARE = 1 / 3
 
 
 def training_parser(
@@ -36,6 +43,11 @@ def training_parser(
     parser.add_argument(
         "--valid-landmarks", type=int, default=valid_landmarks,
         help="of the --negatives landmarks, how many validate (early stopping) instead of training; 4 are always held out for the test",
+    )
+    parser.add_argument(
+        "--gcompris", type=Path, default=GCOMPRIS_DIR,
+        help="real photos of other famous places and everyday things (landmark_core.gcompris), fetched here from Debian "
+        "when absent, learnt as \"none of these\"; split by place or subject, a third never seen. '' for none",
     )
     parser.add_argument(
         "--accept", type=float, default=accept,
@@ -65,12 +77,28 @@ def data_root(args: argparse.Namespace) -> Path:
     return root
 
 
-def negatives(args: argparse.Namespace, short_side: int) -> Negatives | None:
-    """The --negatives photos decoded and split by landmark, or None (with a note) when the folder is absent."""
-    if not args.negatives.is_dir():
-        print(f"note: no other-landmark photos at {args.negatives}: training without \"none of these\".", file=sys.stderr)
-        return None
-    return prepare_negatives(args.negatives, short_side, args.seed, args.run_dir, n_valid=args.valid_landmarks)
+def negatives(args: argparse.Namespace, short_side: int, prepared: PreparedData) -> list[Negatives]:
+    """The unknown photos to learn as "none of these", decoded and split by landmark: the --negatives other
+    landmarks and the --gcompris places and everyday things; a source that is absent is left out, with a note."""
+    sources = []
+    if args.negatives.is_dir():
+        sources.append(prepare_negatives(args.negatives, short_side, args.seed, args.run_dir, n_valid=args.valid_landmarks))
+    else:
+        print(f"note: no other-landmark photos at {args.negatives}: training without them.", file=sys.stderr)
+    if str(args.gcompris) in ("", "."):
+        return sources
+    try:
+        root = fetch_gcompris_photos(args.gcompris)
+    except DownloadError as error:
+        print(f"note: training without the GCompris photos: {error}", file=sys.stderr)
+        return sources
+    # A place the model knows is no negative; one among the other landmarks must not cross their split.
+    exclude = [folder_name(display_name(folder)) for folder in prepared.train.class_folders] + list_landmarks(args.negatives)
+    for kind, name in (("places", "held-out places (GCompris)"), ("everyday", "held-out everyday photos (GCompris)")):
+        sources.append(
+            prepare_negatives(root / kind, short_side, args.seed, args.run_dir, n_valid=0, test_share=GCOMPRIS_TEST_SHARE, exclude=exclude, name=name)
+        )
+    return sources
 
 
 def run(main: Callable[[], object]) -> None:

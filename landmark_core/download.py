@@ -78,7 +78,7 @@ def download_dataset(
     zip_path = Path(zip_name)
     unpack_dir: Path | None = None
     try:
-        _fetch(url, zip_path, timeout, sha256, progress, dest)
+        fetch_file(url, zip_path, timeout, sha256, "The landmark dataset", _advice(url, dest), progress)
         unpack_dir = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.unpack-"))
         root = _verify_and_unpack(zip_path, unpack_dir, url, dest)
         if dest.is_dir():
@@ -118,11 +118,12 @@ def _advice(url: str, dest: Path) -> str:
     )
 
 
-def _fetch(url: str, out: Path, timeout: float, sha256: str | None, progress: bool, dest: Path) -> None:
-    """Stream `url` into `out`; any network trouble becomes a DownloadError naming the URL and a way out."""
+def fetch_file(url: str, out: Path, timeout: float, sha256: str | None, what: str, advice: str, progress: bool = True) -> None:
+    """Stream `url` into `out`, checking its SHA-256 when given; any trouble becomes a DownloadError naming `what`
+    and the URL, and ending with `advice` (what to do instead)."""
 
     def failed(reason) -> DownloadError:
-        return DownloadError(f"The landmark dataset could not be downloaded from {url}: {reason}. {_advice(url, dest)}")
+        return DownloadError(f"{what} could not be downloaded from {url}: {reason}. {advice}")
 
     digest = hashlib.sha256()
     try:
@@ -157,7 +158,7 @@ def _fetch(url: str, out: Path, timeout: float, sha256: str | None, progress: bo
     if sha256 is not None and digest.hexdigest() != sha256.strip().lower():
         raise DownloadError(
             f"The file downloaded from {url} has SHA-256 {digest.hexdigest()}, not the expected "
-            f"{sha256.strip().lower()}; it is corrupt or a different file. {_advice(url, dest)}"
+            f"{sha256.strip().lower()}; it is corrupt or a different file. {advice}"
         )
 
 

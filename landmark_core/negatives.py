@@ -33,12 +33,20 @@ class LandmarkSplit:
     test: list[str]
 
 
-def list_landmarks(root: str | os.PathLike) -> list[str]:
-    """The landmark folders under `root` that hold images, sorted."""
+def list_landmarks(root: str | os.PathLike, exclude: Sequence[str] = ()) -> list[str]:
+    """The landmark folders under `root` that hold images, sorted; folders named in `exclude` left out."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".") and image_files(entry))
+    return sorted(
+        entry.name for entry in root.iterdir()
+        if entry.is_dir() and not entry.name.startswith(".") and entry.name not in exclude and image_files(entry)
+    )
+
+
+def folder_name(class_name: str) -> str:
+    """How a negatives folder names a landmark: 'Great Wall of China' -> 'great_wall_of_china'."""
+    return class_name.lower().replace(" ", "_")
 
 
 def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_test: int = 4) -> LandmarkSplit:
@@ -57,8 +65,9 @@ def landmark_files(root: str | os.PathLike, landmarks: Sequence[str]) -> list[Pa
 
 @dataclass(frozen=True)
 class Negatives:
-    """The other-landmark photos ready to use: decoded for training and validation, files for the test."""
+    """Photos of one source of unknowns ready to use: decoded for training and validation, files for the test."""
 
+    name: str  # what the test files are called in the card, e.g. "held-out landmarks"
     root: Path
     split: LandmarkSplit
     train_images: list[Tensor]
@@ -72,14 +81,19 @@ class Negatives:
 
 
 def prepare_negatives(
-    root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, n_valid: int = 4
+    root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, n_valid: int = 4,
+    test_share: float | None = None, exclude: Sequence[str] = (), name: str = "held-out landmarks",
 ) -> Negatives:
-    """Split `root`'s landmarks (seeded; `n_valid` of them to validate on) and decode the train and valid ones once,
-    like the known photos. The test landmarks depend on the seed alone, so models split with different `n_valid`
-    are tested on the same never-seen landmarks."""
+    """Split `root`'s landmarks (seeded; 4 of them, or `test_share` of them, never seen; `n_valid` to validate on) and
+    decode the train and valid ones once, like the known photos; folders named in `exclude` are left out. The test
+    landmarks depend on the seed alone, so models split with different `n_valid` are tested on the same never-seen
+    landmarks."""
     root = Path(root)
-    split = split_landmarks(list_landmarks(root), seed, n_valid=n_valid)
+    landmarks = list_landmarks(root, exclude)
+    n_test = 4 if test_share is None else round(test_share * len(landmarks))
+    split = split_landmarks(landmarks, seed, n_valid=n_valid, n_test=n_test)
     return Negatives(
+        name,
         root,
         split,
         decode_images(landmark_files(root, split.train), short_side, cache_dir, desc="decode negatives (train)"),
@@ -102,7 +116,7 @@ def unknown_class_files(split_dir: str | os.PathLike, class_names: Sequence[str]
 Labelled = tuple[list[Tensor], list[int]]
 
 
-def training_splits(prepared: PreparedData, negatives: Negatives | None) -> tuple[Labelled, Labelled, int]:
+def training_splits(prepared: PreparedData, negatives: Sequence[Negatives]) -> tuple[Labelled, Labelled, int]:
     """(train images, labels), (valid images, labels) and the number of outputs to train.
 
     With negatives, they join both splits labelled as one extra output, "none of these" (outlier exposure):
@@ -111,8 +125,7 @@ def training_splits(prepared: PreparedData, negatives: Negatives | None) -> tupl
     num_known = len(prepared.train.class_folders)
     train = (list(prepared.train_images), list(prepared.train_labels))
     valid = (list(prepared.valid_images), list(prepared.valid_labels))
-    if negatives is None:
-        return train, valid, num_known
-    train = (train[0] + negatives.train_images, train[1] + [num_known] * len(negatives.train_images))
-    valid = (valid[0] + negatives.valid_images, valid[1] + [num_known] * len(negatives.valid_images))
-    return train, valid, num_known + 1
+    for source in negatives:
+        train = (train[0] + source.train_images, train[1] + [num_known] * len(source.train_images))
+        valid = (valid[0] + source.valid_images, valid[1] + [num_known] * len(source.valid_images))
+    return train, valid, num_known + (1 if negatives else 0)

@@ -60,51 +60,51 @@ def calibrate_open_set(predictor: Predictor, prepared: PreparedData, accept: flo
 
 
 def open_set_figures(
-    shipped: torch.jit.ScriptModule, test_scores: Tensor, test_correct: Tensor, negatives: Negatives | None
+    shipped: torch.jit.ScriptModule, test_scores: Tensor, test_correct: Tensor, negatives: Sequence[Negatives]
 ) -> dict:
     """The shipped rule measured on unknown photos of each kind, separately, against the known test photos."""
     class_names = list(shipped.class_names)
-    groups: dict[str, Sequence] = {
-        "official unknown samples": unknown_class_files(UDACITY_SAMPLES_DIR / "test", class_names),
-        "everyday photos": [image for _, image in everyday_photos()],
-    }
-    if negatives is not None:
+    groups: dict[str, Sequence] = {}
+    for source in negatives:
+        groups[source.name] = source.test_files
         # Validation landmarks chose nothing but the epoch: shown apart (none when the model trained on them all).
-        groups = {
-            "held-out landmarks": negatives.test_files,
-            "validation landmarks": landmark_files(negatives.root, negatives.split.valid),
-            **groups,
-        }
+        groups[source.name.replace("held-out", "validation")] = landmark_files(source.root, source.split.valid)
+    groups["official unknown samples"] = unknown_class_files(UDACITY_SAMPLES_DIR / "test", class_names)
+    groups["everyday photos"] = [image for _, image in everyday_photos()]
     unknown = {name: evaluate.predict_files(shipped, items, name)[1] for name, items in groups.items() if items}
     report = openset.open_set_report(test_scores, test_correct, unknown, shipped.unknown_threshold)
     report["official_unknown_files"] = [f"{file.parent.name}/{file.name}" for file in groups["official unknown samples"]]
     report["everyday_photos"] = [name for name, _ in everyday_photos()]
-    if negatives is not None:
-        report["landmark_split"] = vars(negatives.split)
+    report.update({_split_key(source): vars(source.split) for source in negatives})
     return report
 
 
-def negatives_sentence(negatives: Negatives | None) -> str:
-    """What the card says about the other landmarks: which trained, which validated, which were never seen."""
-    if negatives is None:
+def _split_key(source: Negatives) -> str:
+    """The card key of a source's split: "landmark_split" for the other landmarks (what benchmarks read)."""
+    return "landmark_split" if source.name == "held-out landmarks" else f"split: {source.name}"
+
+
+def negatives_sentence(negatives: Sequence[Negatives]) -> str:
+    """What the card says about the unknown photos: which trained, which validated, which were never seen."""
+    if not negatives:
         return "No photos of other landmarks were available: the unknown rule is the plain top probability."
-    split = negatives.split
-    validation = (
-        f"{len(negatives.valid_images)} photos of {', '.join(split.valid)} for validation"
-        if split.valid else "no other landmark kept for validation"
-    )
-    return (
-        f"As \"none of these\": {len(negatives.train_images)} photos of {len(split.train)} other landmarks under "
-        f"{negatives.root.resolve()} ({', '.join(split.train)}); {validation}; never seen: {', '.join(split.test)} "
-        f"({len(negatives.test_files)} photos), the open-set test."
-    )
+    sentences = []
+    for source in negatives:
+        split = source.split
+        validation = f"; {len(source.valid_images)} photos of {', '.join(split.valid)} for validation" if split.valid else ""
+        sentences.append(
+            f"{len(source.train_images)} photos of {len(split.train)} folders under {source.root.resolve()} "
+            f"({', '.join(split.train)}){validation}; never seen, the open-set test \"{source.name}\": {', '.join(split.test)} "
+            f"({len(source.test_files)} photos)"
+        )
+    return "As \"none of these\": " + ". ".join(sentences) + "."
 
 
 def release(
     model: nn.Module,
     facts: TrainingFacts,
     prepared: PreparedData,
-    negatives: Negatives | None,
+    negatives: Sequence[Negatives],
     normalization: tuple[Sequence[float], Sequence[float]],
     resize_size: int,
     crop_size: int,

