@@ -16,9 +16,13 @@ from landmark_core.training import fit
 
 
 def main() -> None:
+    # No GCompris photos by default (--gcompris data/gcompris learns them): on validation they cost 5 of 229 known
+    # photos (18 -> 23 wrong), validation landmarks AUROC 0.967 -> 0.957, everyday validation pictures 5 -> 6 of 11
+    # rejected, and the known scores fell with the threshold (0.378 -> 0.281), which then accepted the official
+    # Soreq Cave sample (0.527).
     parser = cli.training_parser(
         __doc__, epochs=50, batch_size=64, lr=3e-3, image_size=160, patience=25, name="scratch", accept=openset.ACCEPT["scratch"],
-        valid_landmarks=4,
+        valid_landmarks=4, gcompris=None,
     )
     parser.add_argument(
         "--train-size", type=int, default=None, help="side of the random crops the model trains on (default: 4/5 of --image-size)"

@@ -23,7 +23,7 @@ def main() -> None:
     # leave-landmarks-out: AUROC 0.931 / 0.945 / 0.957 with 8 / 12 / 16 of them).
     parser = cli.training_parser(
         __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=openset.ACCEPT["transfer"],
-        valid_landmarks=0,
+        valid_landmarks=0, gcompris=cli.GCOMPRIS_DIR,
     )
     # Lite2 within the 5-minute budget (1 view, 5 epochs) rejected fewer never-seen landmarks than Lite0 in
     # leave-landmarks-out cross-validation (README, "Tried for the transfer model, not taken").

@@ -22,9 +22,10 @@ GCOMPRIS_TEST_SHARE = 1 / 3
 
 def training_parser(
     description: str, epochs: int, batch_size: int, lr: float, image_size: int | None, patience: int, name: str,
-    accept: float, valid_landmarks: int,
+    accept: float, valid_landmarks: int, gcompris: Path | None,
 ) -> argparse.ArgumentParser:
-    """The options both training scripts take; `image_size` None leaves the size to the script (its backbone's)."""
+    """The options both training scripts take; `image_size` None leaves the size to the script (its backbone's);
+    `gcompris` None trains without the GCompris photos unless asked."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
     parser.add_argument("--download", action="store_true", help=f"download the full 50-class set into {DOWNLOAD_DATA_DIR} first")
@@ -45,7 +46,7 @@ def training_parser(
         help="of the --negatives landmarks, how many validate (early stopping) instead of training; 4 are always held out for the test",
     )
     parser.add_argument(
-        "--gcompris", type=Path, default=GCOMPRIS_DIR,
+        "--gcompris", type=Path, default=gcompris or Path(""),
         help="real photos of other famous places and everyday things (landmark_core.gcompris), fetched here from Debian "
         "when absent, learnt as \"none of these\"; split by place or subject, a third never seen. '' for none",
     )
@@ -85,7 +86,7 @@ def negatives(args: argparse.Namespace, short_side: int, prepared: PreparedData)
         sources.append(prepare_negatives(args.negatives, short_side, args.seed, args.run_dir, n_valid=args.valid_landmarks))
     else:
         print(f"note: no other-landmark photos at {args.negatives}: training without them.", file=sys.stderr)
-    if str(args.gcompris) in ("", "."):
+    if args.gcompris == Path(""):
         return sources
     try:
         root = fetch_gcompris_photos(args.gcompris)
