@@ -95,9 +95,9 @@ def negatives(args: argparse.Namespace, short_side: int, prepared: PreparedData)
         return sources
     # A place the model knows is no negative; one among the other landmarks must not cross their split.
     exclude = [folder_name(display_name(folder)) for folder in prepared.train.class_folders] + list_landmarks(args.negatives)
-    for kind, name in (("places", "held-out places (GCompris)"), ("everyday", "held-out everyday photos (GCompris)")):
+    for folder, kind in (("places", "places (GCompris)"), ("everyday", "everyday photos (GCompris)")):
         sources.append(
-            prepare_negatives(root / kind, short_side, args.seed, args.run_dir, n_valid=0, test_share=GCOMPRIS_TEST_SHARE, exclude=exclude, name=name)
+            prepare_negatives(root / folder, short_side, args.seed, args.run_dir, n_valid=0, test_share=GCOMPRIS_TEST_SHARE, exclude=exclude, kind=kind)
         )
     return sources
 

@@ -67,7 +67,7 @@ def landmark_files(root: str | os.PathLike, landmarks: Sequence[str]) -> list[Pa
 class Negatives:
     """Photos of one source of unknowns ready to use: decoded for training and validation, files for the test."""
 
-    name: str  # what the test files are called in the card, e.g. "held-out landmarks"
+    kind: str  # what the folders hold, e.g. "landmarks": the card's groups are "held-out <kind>", "validation <kind>"
     root: Path
     split: LandmarkSplit
     train_images: list[Tensor]
@@ -82,7 +82,7 @@ class Negatives:
 
 def prepare_negatives(
     root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, n_valid: int = 4,
-    test_share: float | None = None, exclude: Sequence[str] = (), name: str = "held-out landmarks",
+    test_share: float | None = None, exclude: Sequence[str] = (), kind: str = "landmarks",
 ) -> Negatives:
     """Split `root`'s landmarks (seeded; 4 of them, or `test_share` of them, never seen; `n_valid` to validate on) and
     decode the train and valid ones once, like the known photos; folders named in `exclude` are left out. The test
@@ -93,7 +93,7 @@ def prepare_negatives(
     n_test = 4 if test_share is None else round(test_share * len(landmarks))
     split = split_landmarks(landmarks, seed, n_valid=n_valid, n_test=n_test)
     return Negatives(
-        name,
+        kind,
         root,
         split,
         decode_images(landmark_files(root, split.train), short_side, cache_dir, desc="decode negatives (train)"),

@@ -66,9 +66,9 @@ def open_set_figures(
     class_names = list(shipped.class_names)
     groups: dict[str, Sequence] = {}
     for source in negatives:
-        groups[source.name] = source.test_files
+        groups[f"held-out {source.kind}"] = source.test_files
         # Validation landmarks chose nothing but the epoch: shown apart (none when the model trained on them all).
-        groups[source.name.replace("held-out", "validation")] = landmark_files(source.root, source.split.valid)
+        groups[f"validation {source.kind}"] = landmark_files(source.root, source.split.valid)
     groups["official unknown samples"] = unknown_class_files(UDACITY_SAMPLES_DIR / "test", class_names)
     groups["everyday photos"] = [image for _, image in everyday_photos()]
     unknown = {name: evaluate.predict_files(shipped, items, name)[1] for name, items in groups.items() if items}
@@ -81,7 +81,7 @@ def open_set_figures(
 
 def _split_key(source: Negatives) -> str:
     """The card key of a source's split: "landmark_split" for the other landmarks (what benchmarks read)."""
-    return "landmark_split" if source.name == "held-out landmarks" else f"split: {source.name}"
+    return "landmark_split" if source.kind == "landmarks" else f"split: held-out {source.kind}"
 
 
 def negatives_sentence(negatives: Sequence[Negatives]) -> str:
@@ -94,7 +94,7 @@ def negatives_sentence(negatives: Sequence[Negatives]) -> str:
         validation = f"; {len(source.valid_images)} photos of {', '.join(split.valid)} for validation" if split.valid else ""
         sentences.append(
             f"{len(source.train_images)} photos of {len(split.train)} folders under {source.root.resolve()} "
-            f"({', '.join(split.train)}){validation}; never seen, the open-set test \"{source.name}\": {', '.join(split.test)} "
+            f"({', '.join(split.train)}){validation}; never seen, the open-set test \"held-out {source.kind}\": {', '.join(split.test)} "
             f"({len(source.test_files)} photos)"
         )
     return "As \"none of these\": " + ". ".join(sentences) + "."

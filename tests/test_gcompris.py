@@ -148,11 +148,11 @@ def test_training_never_learns_a_known_place_and_keeps_a_third_unseen(package, t
     prepared = Namespace(train=Namespace(class_folders=["00.Great_Wall_of_China", "01.Synthetic_Place"]))
     args = Namespace(negatives=other, gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4)
     landmarks, places, everyday = cli.negatives(args, 64, prepared)
-    assert landmarks.name == "held-out landmarks" and len(landmarks.split.test) == 4
+    assert landmarks.kind == "landmarks" and len(landmarks.split.test) == 4
     assert sorted(places.split.train + places.split.test) == ["colosseum", "tower_bridge_london"]
     assert len(places.split.test) == 1 and not places.split.valid
     assert sorted(everyday.split.train + everyday.split.test) == ["animal_kitten", "tool_hammer"]
-    assert len(everyday.split.test) == 1 and everyday.name == "held-out everyday photos (GCompris)"
+    assert len(everyday.split.test) == 1 and everyday.kind == "everyday photos (GCompris)"
 
 
 def test_no_gcompris_folder_means_none(tmp_path):
