@@ -96,9 +96,10 @@ def negatives(args: argparse.Namespace, short_side: int, prepared: PreparedData)
     # A place the model knows is no negative; one among the other landmarks must not cross their split.
     exclude = [folder_name(display_name(folder)) for folder in prepared.train.class_folders] + list_landmarks(args.negatives)
     for folder, kind in (("places", "places (GCompris)"), ("everyday", "everyday photos (GCompris)")):
-        sources.append(
-            prepare_negatives(root / folder, short_side, args.seed, args.run_dir, n_valid=0, test_share=GCOMPRIS_TEST_SHARE, exclude=exclude, kind=kind)
-        )
+        if list_landmarks(root / folder, exclude):
+            sources.append(
+                prepare_negatives(root / folder, short_side, args.seed, args.run_dir, n_valid=0, test_share=GCOMPRIS_TEST_SHARE, exclude=exclude, kind=kind)
+            )
     return sources
 
 

@@ -158,3 +158,14 @@ def test_training_never_learns_a_known_place_and_keeps_a_third_unseen(package, t
 def test_no_gcompris_folder_means_none(tmp_path):
     args = Namespace(negatives=tmp_path / "absent", gcompris=Path(""), seed=0, run_dir=tmp_path, valid_landmarks=4)
     assert cli.negatives(args, 64, Namespace(train=Namespace(class_folders=["00.A"]))) == []
+
+
+def test_a_gcompris_folder_without_everyday_photos_gives_places_only(tmp_path):
+    root = tmp_path / "gcompris"
+    for place in ("colosseum", "parthenon", "petra_like"):
+        (root / "places" / place).mkdir(parents=True)
+        synthetic_photo(2, 2).save(root / "places" / place / "a.jpg")
+    (root / MARKER).touch()
+    args = Namespace(negatives=tmp_path / "absent", gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4)
+    (places,) = cli.negatives(args, 64, Namespace(train=Namespace(class_folders=["00.A"])))
+    assert places.kind == "places (GCompris)" and len(places.split.test) == 1
