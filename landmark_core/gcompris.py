@@ -61,17 +61,17 @@ _PLACE_NAMES = {
     "statueofliberty": "statue_of_liberty", "canyondechelly": "canyon_de_chelly", "castillodesanmarcos": "castillo_de_san_marcos",
     "citedecarcassonne": "cite_de_carcassonne", "chateaudechambord": "chateau_de_chambord", "palaisdespapes": "palais_des_papes",
 }
-# Everyday photos: (subject prefix, folder); a photo's subject is the prefix plus its name without digits.
-_EVERYDAY_FOLDERS = (
-    ("animal", "erase/resource"),
-    ("animal", "explore_world_animals/resource/animals"),
-    ("animal", "explore_farm_animals/resource/animals"),
-    ("fish", "categorization/resource/images/fishes"),
-    ("tool", "categorization/resource/images/tools"),
-    ("household", "categorization/resource/images/others"),
-    ("energy", "categorization/resource/images/renewable"),
-    ("music", "explore_world_music/resource/music"),
-)
+# Everyday photos, by folder: a photo's subject is the folder's prefix plus its name without digits.
+_EVERYDAY_FOLDERS = {
+    "erase/resource": "animal",
+    "explore_world_animals/resource/animals": "animal",
+    "explore_farm_animals/resource/animals": "animal",
+    "categorization/resource/images/fishes": "fish",
+    "categorization/resource/images/tools": "tool",
+    "categorization/resource/images/others": "household",
+    "categorization/resource/images/renewable": "energy",
+    "explore_world_music/resource/music": "music",
+}
 
 
 def fetch_gcompris_photos(dest: str | Path, timeout: float = 60) -> Path:
@@ -105,26 +105,30 @@ def _download(package: Path, timeout: float) -> None:
 
 def write_photos(bundles: dict[str, bytes], dest: Path) -> None:
     """Write the chosen photos of the resource bundles (name -> bytes) as JPEGs under dest/places and dest/everyday."""
-    resources = {path: data for bundle in bundles.values() for path, data in rcc_files(bundle).items()}
-    for path, data in sorted(resources.items()):
-        folder, stem = str(PurePosixPath(path).parent), PurePosixPath(path).stem
-        relative = folder.removeprefix(f"{_ACTIVITIES}/")
-        if not path.endswith(".webp"):
-            continue
-        if relative in _PLACE_FOLDERS:
-            if relative.startswith("details/"):
-                if not stem.endswith("_background"):
-                    continue
-                stem = stem.removesuffix("_background")
-            if stem.startswith(_PAINTINGS):
-                continue
-            out = dest / "places" / place_name(stem) / f"{relative.split('/')[0]}-{stem}.jpg"
-        elif subject := next((prefix for prefix, everyday in _EVERYDAY_FOLDERS if everyday == relative), None):
-            thing = _snake(re.sub(r"[0-9]+$", "", stem)).replace("chamaeleon", "chameleon")
-            out = dest / "everyday" / f"{subject}_{thing}" / f"{relative.split('/')[0]}-{stem}.jpg"
-        else:
-            continue
-        _save_jpeg(data, out)
+    for bundle in bundles.values():
+        for resource, data in sorted(rcc_files(bundle).items()):
+            relative = photo_path(resource)
+            if relative is not None:
+                _save_jpeg(data, dest / relative)
+
+
+def photo_path(resource: str) -> PurePosixPath | None:
+    """Where a bundle's file goes ('places/colosseum/categorization-colosseum.jpg'), or None: not a photo we take."""
+    path = PurePosixPath(resource)
+    folder, stem = str(path.parent).removeprefix(f"{_ACTIVITIES}/"), path.stem
+    activity = folder.split("/")[0]
+    if path.suffix != ".webp":
+        return None
+    if folder in _PLACE_FOLDERS:
+        if folder.startswith("details/"):
+            if not stem.endswith("_background"):
+                return None  # a puzzle piece
+            stem = stem.removesuffix("_background")
+        return None if stem.startswith(_PAINTINGS) else PurePosixPath("places", place_name(stem), f"{activity}-{stem}.jpg")
+    if folder in _EVERYDAY_FOLDERS:
+        thing = _snake(re.sub(r"[0-9]+$", "", stem)).replace("chamaeleon", "chameleon")
+        return PurePosixPath("everyday", f"{_EVERYDAY_FOLDERS[folder]}_{thing}", f"{activity}-{stem}.jpg")
+    return None
 
 
 def place_name(stem: str) -> str:
