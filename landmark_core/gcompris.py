@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from landmark_core.download import DownloadError, fetch_file
+from landmark_core.images import load_rgb
 
 DEB_URLS = (
     "https://deb.debian.org/debian/pool/main/g/gcompris-qt/gcompris-qt-data_3.1-2_all.deb",
@@ -141,11 +142,7 @@ def _snake(name: str) -> str:
 
 
 def _save_jpeg(data: bytes, out: Path) -> None:
-    with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGBA")
-        flat = Image.new("RGBA", image.size, "white")
-        flat.alpha_composite(image)
-        photo = flat.convert("RGB")
+    photo = load_rgb(data)  # the app's decoding: transparent cut-outs over white
     scale = SHORT_SIDE / min(photo.size)
     if scale < 1:
         photo = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.BICUBIC)
