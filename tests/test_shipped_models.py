@@ -84,7 +84,7 @@ def test_card_states_the_open_set_protocol(name):
         assert split["test"] and not set(split["test"]) & set(split["train"]) and not split["valid"]
         # no place the model knows is a negative, nor one of the other landmarks (their split is their own)
         names = set(split["train"] + split["test"])
-        assert not names & {name.lower().replace(" ", "_") for name in card["classes"]}
+        assert not names & {negatives.folder_name(name) for name in card["classes"]}
         assert not names & set(open_set["landmark_split"]["train"] + open_set["landmark_split"]["test"])
 
 
