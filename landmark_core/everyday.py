@@ -4,12 +4,14 @@ what visitors also upload, and what every model must answer "not one of my landm
 Two sources, neither committed as files: scikit-image's bundled sample photos when scikit-image is installed
 (a test dependency: a cat, coffee, an astronaut, a rocket, a camera man, text pages, brick, grass...), and
 pictures drawn here (a plain wall, a gradient, noise, a document, a screenshot, a chart), seeded.
+Recipes are chosen on other pictures, `everyday_validation_pictures`, so these stay a test.
 """
 
 from __future__ import annotations
 
 import importlib
 import textwrap
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -99,6 +101,44 @@ def drawn_pictures(seed: int = 0, size: tuple[int, int] = (400, 300)) -> list[tu
         draw.rectangle([left, height - 20 - value * (height - 40), left + 40, height - 20], fill=(70, 130, 180))
     draw.line([20, height - 20, width - 10, height - 20], fill="black", width=2)
     pictures.append(("bar chart", chart))
+    return pictures
+
+
+# Pictures kept apart from the ones above to choose recipes on (benchmarks/validation.py): bundled samples of
+# scikit-image and matplotlib that no card's everyday figures use.
+SKIMAGE_VALIDATION_SAMPLES = (
+    ("stereo_motorcycle", "a motorcycle"),
+    ("retina", "a retina"),
+    ("cell", "cells under a microscope"),
+    ("checkerboard", "a checkerboard"),
+    ("binary_blobs", "blobs"),
+    ("shepp_logan_phantom", "a phantom scan"),
+    ("microaneurysms", "a microscope crop"),
+    ("lfw_subset", "faces"),
+)
+MATPLOTLIB_VALIDATION_SAMPLES = (
+    ("grace_hopper.jpg", "Grace Hopper"),
+    ("Minduka_Present_Blue_Pack.png", "a present"),
+    ("logo2.png", "a logo"),
+)
+
+
+def everyday_validation_pictures() -> list[tuple[str, Image.Image]]:
+    """(description, RGB image) of the everyday *validation* pictures; empty without scikit-image."""
+    try:
+        data = importlib.import_module("skimage.data")
+    except ImportError:
+        return []
+    pictures = []
+    for name, description in SKIMAGE_VALIDATION_SAMPLES:
+        pixels = getattr(data, name)()
+        if name == "stereo_motorcycle":
+            pixels = pixels[0]  # (left view, right view, disparity)
+        if name == "lfw_subset":
+            pixels = np.concatenate([np.concatenate(list(pixels[row * 5 : row * 5 + 5]), 1) for row in range(4)])  # 20 faces
+        pictures.append((description, _rgb(np.asarray(pixels))))
+    sample_data = Path(importlib.import_module("matplotlib").get_data_path()) / "sample_data"
+    pictures += [(description, _rgb(np.asarray(Image.open(sample_data / file).convert("RGB")))) for file, description in MATPLOTLIB_VALIDATION_SAMPLES]
     return pictures
 
 

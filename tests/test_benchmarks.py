@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks import validation
 from benchmarks.open_set import APPROACHES, EVERYDAY, HELD_OUT, OFFICIAL, WITHOUT_NEGATIVES, classifier_layer, landmark_folds
 from conftest import PYTHON, REPO, make_image_folders, subprocess_env, synthetic_photo
+from landmark_core import data, evaluate
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import list_landmarks, split_landmarks
 from landmark_core.predictor import Predictor, export_predictor
@@ -195,6 +197,28 @@ def test_only_runs_the_sections_asked_for(benchmark_inputs, tmp_path):
         assert results[key] == {"skipped": "not selected (--only accuracy)"}
     assert {check["status"] for check in results["targets"]} == {"SKIP"}
     assert "skipped (not selected (--only accuracy))" in done.stdout
+
+
+def test_validation_figures_read_no_test_photo_and_no_never_seen_landmark(benchmark_inputs, monkeypatch, capsys):
+    """benchmarks/validation.py, what recipes are chosen by, reads the known validation photos, the card's validation
+    landmarks, the everyday validation pictures and the official samples: nothing a test figure is made of."""
+    paths = dict(zip(benchmark_inputs[::2], benchmark_inputs[1::2]))
+    model, data_dir, negatives = Path(paths["--models"]) / "scratch.pt", Path(paths["--data-dir"]), Path(paths["--negatives"])
+    read: list = []
+    predict_files = evaluate.predict_files
+    monkeypatch.setattr(evaluate, "predict_files", lambda predictor, items, desc: read.extend(items) or predict_files(predictor, items, desc))
+    arguments = [str(model), "--data-dir", str(data_dir), "--negatives", str(negatives), "--udacity-dir", paths["--udacity-dir"]]
+    assert validation.main(arguments) == 0
+
+    files = [item for item in read if isinstance(item, Path)]
+    train = data.find_images(data_dir, "train")
+    _, valid_indices = data.stratified_split(train.labels, data.VALID_FRACTION, seed=0)
+    assert [file for file in files if data_dir in file.parents] == [train.files[i] for i in valid_indices]
+    split = json.loads(model.with_suffix(".json").read_text())["open_set"]["landmark_split"]
+    assert {file.parent.name for file in files if negatives in file.parents} == set(split["valid"])
+    assert [file.parent.name for file in files if Path(paths["--udacity-dir"]) in file.parents] == ["37.Atomium"]
+    printed = capsys.readouterr().out
+    assert "validation landmarks AUROC" in printed and "of 11 rejected" in printed and "37.Atomium" in printed
 
 
 def test_landmark_folds_test_every_landmark_once():
