@@ -45,6 +45,20 @@ _LOREM = (
 )
 
 
+def _faces(data) -> np.ndarray:
+    """20 of scikit-image's 25x25 face crops as one 4 x 5 mosaic."""
+    faces = data.lfw_subset()[:20]
+    return np.concatenate([np.concatenate(list(faces[row * 5 : row * 5 + 5]), 1) for row in range(4)])
+
+
+# Samples that are not one fixed picture as they come.
+_SKIMAGE_PIXELS = {
+    "stereo_motorcycle": lambda data: data.stereo_motorcycle()[0],
+    "lfw_subset": _faces,
+    "binary_blobs": lambda data: data.binary_blobs(rng=0),  # random unless seeded
+}
+
+
 def _rgb(pixels: np.ndarray) -> Image.Image:
     if pixels.ndim == 2:
         pixels = np.stack([pixels] * 3, axis=-1)
@@ -53,16 +67,17 @@ def _rgb(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels[..., :3], "RGB")
 
 
-def skimage_photos() -> list[tuple[str, Image.Image]]:
-    """scikit-image's bundled samples as RGB photos; empty when scikit-image is not installed."""
+def skimage_photos(samples: tuple[tuple[str, str], ...] = SKIMAGE_SAMPLES) -> list[tuple[str, Image.Image]]:
+    """scikit-image's bundled `samples` as RGB photos; empty when scikit-image is not installed."""
     try:
         data = importlib.import_module("skimage.data")
     except ImportError:
         return []
     photos = []
-    for name, what in SKIMAGE_SAMPLES:
+    for name, what in samples:
         try:
-            photos.append((f"skimage {name} ({what})", _rgb(np.asarray(getattr(data, name)()))))
+            pixels = _SKIMAGE_PIXELS[name](data) if name in _SKIMAGE_PIXELS else getattr(data, name)()
+            photos.append((f"skimage {name} ({what})", _rgb(np.asarray(pixels))))
         except Exception:  # a sample that needs a download on this version: skip it
             continue
     return photos
@@ -124,22 +139,11 @@ MATPLOTLIB_VALIDATION_SAMPLES = (
 
 
 def everyday_validation_pictures() -> list[tuple[str, Image.Image]]:
-    """(description, RGB image) of the everyday *validation* pictures; empty without scikit-image."""
-    try:
-        data = importlib.import_module("skimage.data")
-    except ImportError:
-        return []
-    pictures = []
-    for name, description in SKIMAGE_VALIDATION_SAMPLES:
-        pixels = getattr(data, name)()
-        if name == "stereo_motorcycle":
-            pixels = pixels[0]  # (left view, right view, disparity)
-        if name == "lfw_subset":
-            pixels = np.concatenate([np.concatenate(list(pixels[row * 5 : row * 5 + 5]), 1) for row in range(4)])  # 20 faces
-        pictures.append((description, _rgb(np.asarray(pixels))))
+    """(description, RGB image) of the everyday *validation* pictures; only matplotlib's without scikit-image."""
     sample_data = Path(importlib.import_module("matplotlib").get_data_path()) / "sample_data"
-    pictures += [(description, _rgb(np.asarray(Image.open(sample_data / file).convert("RGB")))) for file, description in MATPLOTLIB_VALIDATION_SAMPLES]
-    return pictures
+    return skimage_photos(SKIMAGE_VALIDATION_SAMPLES) + [
+        (f"matplotlib {file} ({what})", Image.open(sample_data / file).convert("RGB")) for file, what in MATPLOTLIB_VALIDATION_SAMPLES
+    ]
 
 
 def everyday_photos(seed: int = 0) -> list[tuple[str, Image.Image]]:
