@@ -31,6 +31,7 @@ from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
 
 
 def validation_figures(model_path: Path, data_dir: Path, negatives: Path, udacity_dir: Path) -> dict:
+    """The figures of one exported predictor, judged by its own unknown threshold (see the module's docstring)."""
     predictor = torch.jit.load(str(model_path))
     card = json.loads(model_path.with_suffix(".json").read_text())
     threshold = predictor.unknown_threshold
