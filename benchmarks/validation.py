@@ -34,29 +34,22 @@ def validation_figures(model_path: Path, data_dir: Path, negatives: Path, udacit
     """The figures of one exported predictor, judged by its own unknown threshold (see the module's docstring)."""
     predictor = torch.jit.load(str(model_path))
     card = json.loads(model_path.with_suffix(".json").read_text())
-    threshold = predictor.unknown_threshold
     train = data.find_images(data_dir, "train")
     _, valid_indices = data.stratified_split(train.labels, data.VALID_FRACTION, card["seed"])
     probabilities, known = evaluate.predict_files(predictor, [train.files[i] for i in valid_indices], "known validation")
-    labels = torch.as_tensor([train.labels[i] for i in valid_indices])
-    figures = {
-        "model": str(model_path),
-        "threshold": round(threshold, 4),
-        "known_validation_photos": len(labels),
-        "known_wrong": int((probabilities.argmax(1) != labels).sum()),
-        "known_accepted": round((known >= threshold).float().mean().item(), 4),
-    }
+    known_correct = probabilities.argmax(1) == torch.as_tensor([train.labels[i] for i in valid_indices])
     landmarks = card.get("open_set", {}).get("landmark_split", {}).get("valid", [])
-    unknown = {
+    groups = {
         "validation landmarks": landmark_files(negatives, landmarks) if landmarks else [],
         "everyday validation pictures": [picture for _, picture in everyday_validation_pictures()],
     }
-    for group, items in unknown.items():
-        if items:
-            scores = evaluate.predict_files(predictor, items, group)[1]
-            figures[group] = {
-                "photos": len(items), "auroc": round(openset.auroc(known, scores), 4), "rejected": int((scores < threshold).sum()),
-            }
+    unknown = {group: evaluate.predict_files(predictor, items, group)[1] for group, items in groups.items() if items}
+    figures = {
+        "model": str(model_path),
+        "known_validation_photos": len(known_correct),
+        "known_wrong": int((~known_correct).sum()),
+        **openset.open_set_report(known, known_correct, unknown, predictor.unknown_threshold),
+    }
     official = unknown_class_files(udacity_dir, predictor.class_names)
     scores = evaluate.predict_files(predictor, official, "official samples")[1]
     figures["official unknown samples"] = {file.parent.name: round(score, 3) for file, score in zip(official, scores.tolist())}
@@ -69,10 +62,9 @@ def line(figures: dict) -> str:
         f"{figures['model']}: threshold {figures['threshold']:.3f}",
         f"known validation {figures['known_wrong']} of {figures['known_validation_photos']} wrong, {figures['known_accepted']:.1%} accepted",
     ]
-    for group in ("validation landmarks", "everyday validation pictures"):
-        if group in figures:
-            group_figures = figures[group]
-            parts.append(f"{group} AUROC {group_figures['auroc']:.3f}, {group_figures['rejected']} of {group_figures['photos']} rejected")
+    for group, group_figures in figures["unknown"].items():
+        rejected = round(group_figures["rejected"] * group_figures["photos"])
+        parts.append(f"{group} AUROC {group_figures['auroc']:.3f}, {rejected} of {group_figures['photos']} rejected")
     official = figures["official unknown samples"]
     accepted = [name for name, score in official.items() if score >= figures["threshold"]]
     parts.append(f"official unknown samples {official} ({', '.join(accepted) or 'none'} accepted)")
