@@ -31,6 +31,9 @@ class FitConfig:
     momentum: float = 0.5  # SGD's, for the PLATEAU schedule
     # The lr of pretrained layers being fine-tuned (a model's parameters under `tuned.`, models.TunedTop); None: `lr`.
     tuned_lr: float | None = None
+    # Run forward and backward passes under bfloat16 autocast (weights and optimizer stay float32); only worth it
+    # where the CPU multiplies bfloat16 in hardware (runtime.has_bfloat16_matrix_units).
+    bfloat16: bool = False
 
 
 def transfer_head_config(
@@ -51,7 +54,7 @@ def transfer_head_config(
 
 def transfer_tuning_config(
     num_known: int, outputs: int, *, epochs: int = 10, batch_size: int = 128, lr: float = 1e-2, tuned_lr: float = 1e-3,
-    patience: int = 8, seed: int = 0,
+    patience: int = 8, seed: int = 0, bfloat16: bool = False,
 ) -> FitConfig:
     """The transfer model's recipe: the head's (transfer_head_config) with the backbone's last 1x1 convolution tuned too,
     at a tenth of the head's lr, in 10 epochs of batches of 128.
@@ -66,7 +69,7 @@ def transfer_tuning_config(
     """
     return replace(
         transfer_head_config(num_known, outputs, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed),
-        tuned_lr=tuned_lr,
+        tuned_lr=tuned_lr, bfloat16=bfloat16,
     )
 
 

@@ -33,6 +33,13 @@ def configure_torch(seed: int | None = None, threads: int | None = None) -> int:
     return threads
 
 
+def has_bfloat16_matrix_units() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX), where training under bfloat16
+    autocast runs a ScratchCNN step 2.8x faster (batch 64 at 128 px, 2 cores: 0.62 -> 0.22 s). Elsewhere
+    bfloat16 is emulated and slower than float32."""
+    return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
+
+
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     try:

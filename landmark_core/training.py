@@ -36,17 +36,22 @@ class EpochRecord:
     seconds: float
 
 
-def _run_epoch(model, loader, loss_fn, optimizer=None, step_scheduler=None, progress: str = "") -> tuple[float, float]:
+def _run_epoch(
+    model, loader, loss_fn, optimizer=None, step_scheduler=None, progress: str = "", bfloat16: bool = False
+) -> tuple[float, float]:
     """One pass over `loader`; trains when an optimizer is given, stepping `step_scheduler` (if any) after every
-    batch. Returns (mean loss, accuracy)."""
+    batch; under bfloat16 autocast if asked. Returns (mean loss, accuracy)."""
     training = optimizer is not None
     model.train(training)
     total_loss, correct, seen = 0.0, 0, 0
     bar = tqdm(loader, desc=progress, unit="batch", leave=False, disable=not progress)
     with torch.set_grad_enabled(training):
         for inputs, targets in bar:
-            logits = model(inputs)
-            loss = loss_fn(logits, targets)
+            # One autocast region per step: autocast keeps its bfloat16 copies of the weights until the region
+            # ends, so a region around the whole epoch would train every step on the epoch's first weights.
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+                logits = model(inputs)
+                loss = loss_fn(logits, targets)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -107,8 +112,10 @@ def fit(
         shuffle.manual_seed(config.seed * 1000 + epoch)
         lr = optimizer.param_groups[0]["lr"]
         step_scheduler = None if per_epoch else scheduler
-        train_loss, train_accuracy = _run_epoch(model, train_loader, loss_fn, optimizer, step_scheduler, f"epoch {epoch} train")
-        valid_loss, valid_accuracy = _run_epoch(model, valid_loader, loss_fn, progress=f"epoch {epoch} valid")
+        train_loss, train_accuracy = _run_epoch(
+            model, train_loader, loss_fn, optimizer, step_scheduler, f"epoch {epoch} train", config.bfloat16
+        )
+        valid_loss, valid_accuracy = _run_epoch(model, valid_loader, loss_fn, progress=f"epoch {epoch} valid", bfloat16=config.bfloat16)
         if per_epoch:
             scheduler.step(valid_loss)
         record = EpochRecord(epoch, train_loss, train_accuracy, valid_loss, valid_accuracy, lr, time.perf_counter() - started)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EIFFEL_SAMPLE, LANDMARKS, PYTHON, REPO, predict_in_fresh_process, require, subprocess_env, synthetic_photo
+from landmark_core import runtime
 from landmark_core.gcompris import MARKER
 from landmark_core.negatives import OTHER_LANDMARKS_DIR
 
@@ -88,6 +89,8 @@ def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice
     assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
     assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
     assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
+    # bfloat16 autocast: the transfer script's default where the CPU multiplies it in hardware, never scratch's
+    assert card["fit_config"]["bfloat16"] == (name == "transfer" and runtime.has_bfloat16_matrix_units())
     if name == "scratch":  # trains on smaller crops than it reads (FixRes): 4/5 of --image-size 64
         assert (card["train_size"], card["image_size"]) == (51, 64)
         assert card["shuffled_tiles"] == 0.1  # tile-shuffled known views joined "none of these"
@@ -105,6 +108,7 @@ def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice
     "script, extra",
     [
         ("train_scratch.py", ["--epochs", "2", "--image-size", "32", "--batch-size", "16"]),
+        ("train_scratch.py", ["--epochs", "2", "--image-size", "32", "--batch-size", "16", "--bfloat16"]),
         ("train_transfer.py", ["--epochs", "2", "--views", "1", "--image-size", "64"]),
     ],
 )
@@ -120,6 +124,8 @@ def test_the_same_seed_trains_the_same_model(real_slice, negatives_slice, tmp_pa
         history = json.loads((run_dir / "history.json").read_text())
         histories.append([{key: value for key, value in epoch.items() if key != "seconds"} for epoch in history])
     assert histories[0] == histories[1]
+    if "--bfloat16" in extra:
+        assert json.loads((run_dir / "out" / "scratch.json").read_text())["fit_config"]["bfloat16"] is True
 
 
 def test_missing_data_folder_is_a_clear_message_not_a_traceback(tmp_path):

@@ -3,7 +3,7 @@ import re
 import signal
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 import torch
@@ -35,6 +35,31 @@ def test_fit_learns_and_records_every_epoch(tmp_path):
     assert [r.epoch for r in history] == list(range(1, 7))
     assert history[-1].valid_accuracy > 0.9
     assert len(json.loads((tmp_path / HISTORY).read_text())) == 6
+
+
+class AutocastProbe(torch.nn.Module):
+    """Wraps a model and records the dtype its first layer computes in."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model, self.dtypes = model, set()
+
+    def forward(self, x):
+        self.dtypes.add(self.model[0](x).dtype)
+        return self.model(x)
+
+
+def test_bfloat16_fit_computes_in_bfloat16_and_trains_like_float32(tmp_path):
+    """Each step runs in bfloat16 on the weights the last step left (an autocast region around the whole epoch
+    would reuse its first weights' bfloat16 copies), so the losses follow float32's; the weights stay float32."""
+    probe = AutocastProbe(linear_model())
+    in_bfloat16 = fit(probe, blobs(128, 0), blobs(64, 1), tmp_path / "bfloat16", replace(CONFIG, bfloat16=True))
+    in_float32 = fit(linear_model(), blobs(128, 0), blobs(64, 1), tmp_path / "float32", CONFIG)
+    assert probe.dtypes == {torch.bfloat16}
+    assert {parameter.dtype for parameter in probe.parameters()} == {torch.float32}
+    for low, full in zip(in_bfloat16, in_float32):
+        assert low.train_loss == pytest.approx(full.train_loss, rel=0.03)
+    assert in_bfloat16[-1].valid_accuracy > 0.9
 
 
 class CountedReads(TensorDataset):
