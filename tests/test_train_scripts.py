@@ -94,8 +94,8 @@ def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice
     if name == "scratch":  # trains on smaller crops than it reads (FixRes): 4/5 of --image-size 64
         assert (card["train_size"], card["image_size"]) == (51, 64)
         assert card["shuffled_tiles"] == 0.1  # tile-shuffled known views joined "none of these"
-    else:  # no --image-size given: Lite0's native size
-        assert card["image_size"] == 224 and card["backbone"] == "efficientnet_lite0"
+    else:  # no --image-size given: Lite1's native size
+        assert card["image_size"] == 240 and card["backbone"] == "efficientnet_lite1"
     assert 0 <= card["test_accuracy"] <= 1 and set(card["per_class_accuracy"]) == set(card["classes"])
     for plot in (f"{name}_curves.png", f"{name}_confusion.png"):
         assert (out / plot).stat().st_size > 1000
