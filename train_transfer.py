@@ -21,8 +21,8 @@ def main() -> None:
     # The 10 epochs of a one-cycle schedule need no early stopping on unknown landmarks, so every non-test other
     # landmark trains as "none of these": more negative landmarks reject unknown ones better (Lite0 features,
     # leave-landmarks-out: AUROC 0.931 / 0.945 / 0.957 with 8 / 12 / 16 of them).
-    # bfloat16 where the CPU has matrix units: the tuned convolution's epochs take 5.7 s against 8.8 s here, the
-    # validation figures identical (7 of 229 known photos wrong; threshold 0.228 against 0.230).
+    # bfloat16 where the CPU has matrix units: the tuned convolution's epochs took 5.7 s against 8.8 s here (Lite0),
+    # the validation figures identical (7 of 229 known photos wrong; threshold 0.228 against 0.230).
     parser = cli.training_parser(
         __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=openset.ACCEPT["transfer"],
         valid_landmarks=0, gcompris=cli.GCOMPRIS_DIR, bfloat16=runtime.has_bfloat16_matrix_units(),

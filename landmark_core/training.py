@@ -113,7 +113,7 @@ def fit(
         lr = optimizer.param_groups[0]["lr"]
         step_scheduler = None if per_epoch else scheduler
         train_loss, train_accuracy = _run_epoch(
-            model, train_loader, loss_fn, optimizer, step_scheduler, f"epoch {epoch} train", config.bfloat16
+            model, train_loader, loss_fn, optimizer, step_scheduler, f"epoch {epoch} train", bfloat16=config.bfloat16
         )
         valid_loss, valid_accuracy = _run_epoch(model, valid_loader, loss_fn, progress=f"epoch {epoch} valid", bfloat16=config.bfloat16)
         if per_epoch:
