@@ -49,13 +49,41 @@ def folder_name(class_name: str) -> str:
     return class_name.lower().replace(" ", "_")
 
 
-def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_test: int = 4) -> LandmarkSplit:
-    """A seeded partition of whole landmarks into train / valid / test (test first, then valid, the rest trains)."""
+def split_landmarks(landmarks: Sequence[str], seed: int, n_valid: int = 4, n_test: int = 4, fold: int = 0) -> LandmarkSplit:
+    """A seeded partition of whole landmarks into train / valid / test: in a seeded order, test is run `fold` of
+    `n_test` landmarks (the first by default; folds 0, 1, ... of one seed never overlap), valid the next `n_valid`
+    of the rest, and the rest trains. `n_test` 0 holds none out."""
     names = sorted(landmarks)
     if len(names) < n_valid + n_test + 1:
         raise ValueError(f"{len(names)} negative landmarks cannot be split into {n_test} test, {n_valid} valid and some to train on.")
+    if n_test and not 0 <= fold * n_test < len(names):
+        raise ValueError(f"{len(names)} negative landmarks hold no fold {fold} of {n_test}.")
     order = [names[i] for i in torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()]
-    return LandmarkSplit(train=sorted(order[n_test + n_valid :]), valid=sorted(order[n_test : n_test + n_valid]), test=sorted(order[:n_test]))
+    test = order[fold * n_test : (fold + 1) * n_test]
+    rest = [name for name in order if name not in test]
+    return LandmarkSplit(train=sorted(rest[n_valid:]), valid=sorted(rest[:n_valid]), test=sorted(test))
+
+
+@dataclass(frozen=True)
+class HeldOutFold:
+    """Which share of a source's landmarks is never seen: fold `fold` of `folds` near-equal ones; `folds` 0: none."""
+
+    fold: int
+    folds: int
+
+    @classmethod
+    def parse(cls, text: str) -> "HeldOutFold":
+        """'K/N' (fold K of N, counted from 0) or 'none'."""
+        if text == "none":
+            return cls(0, 0)
+        fold, _, folds = text.partition("/")
+        if not (fold.isdigit() and folds.isdigit() and 0 <= int(fold) < int(folds)):
+            raise ValueError(f"expected K/N with 0 <= K < N, or 'none'; got {text!r}")
+        return cls(int(fold), int(folds))
+
+    def test_count(self, landmarks: int) -> int:
+        """How many of `landmarks` one fold holds out (the last fold may hold fewer)."""
+        return -(-landmarks // self.folds) if self.folds else 0
 
 
 def landmark_files(root: str | os.PathLike, landmarks: Sequence[str]) -> list[Path]:
@@ -82,16 +110,16 @@ class Negatives:
 
 def prepare_negatives(
     root: str | os.PathLike, short_side: int, seed: int, cache_dir: str | os.PathLike | None, n_valid: int = 4,
-    test_share: float | None = None, exclude: Sequence[str] = (), kind: str = "landmarks",
+    held_out: HeldOutFold | None = None, exclude: Sequence[str] = (), kind: str = "landmarks",
 ) -> Negatives:
-    """Split `root`'s landmarks (seeded; 4 of them, or `test_share` of them, never seen; `n_valid` to validate on) and
-    decode the train and valid ones once, like the known photos; folders named in `exclude` are left out. The test
-    landmarks depend on the seed alone, so models split with different `n_valid` are tested on the same never-seen
-    landmarks."""
+    """Split `root`'s landmarks (seeded; 4 of them, or the `held_out` fold of them, never seen; `n_valid` to validate
+    on) and decode the train and valid ones once, like the known photos; folders named in `exclude` are left out. The
+    test landmarks depend on the seed alone, so models split with different `n_valid` are tested on the same
+    never-seen landmarks."""
     root = Path(root)
     landmarks = list_landmarks(root, exclude)
-    n_test = 4 if test_share is None else round(test_share * len(landmarks))
-    split = split_landmarks(landmarks, seed, n_valid=n_valid, n_test=n_test)
+    n_test, fold = (4, 0) if held_out is None else (held_out.test_count(len(landmarks)), held_out.fold)
+    split = split_landmarks(landmarks, seed, n_valid=n_valid, n_test=n_test, fold=fold)
     return Negatives(
         kind,
         root,

@@ -92,10 +92,13 @@ def negatives_sentence(negatives: Sequence[Negatives]) -> str:
     for source in negatives:
         split = source.split
         validation = f"; {len(source.valid_images)} photos of {', '.join(split.valid)} for validation" if split.valid else ""
+        held_out = (
+            f"never seen, the open-set test \"held-out {source.kind}\": {', '.join(split.test)} ({len(source.test_files)} photos)"
+            if split.test else "none held out (benchmarks/crossvalidation.py measures the recipe on folds of them)"
+        )
         sentences.append(
             f"{len(source.train_images)} photos of {len(split.train)} folders under {source.root.resolve()} "
-            f"({', '.join(split.train)}){validation}; never seen, the open-set test \"held-out {source.kind}\": {', '.join(split.test)} "
-            f"({len(source.test_files)} photos)"
+            f"({', '.join(split.train)}){validation}; {held_out}"
         )
     return "As \"none of these\": " + ". ".join(sentences) + "."
 

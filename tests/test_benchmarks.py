@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import validation
+from benchmarks import crossvalidation, validation
 from benchmarks.open_set import APPROACHES, EVERYDAY, HELD_OUT, OFFICIAL, WITHOUT_NEGATIVES, classifier_layer, landmark_folds
 from conftest import PYTHON, REPO, make_image_folders, subprocess_env, synthetic_photo
 from landmark_core import data, evaluate
@@ -230,6 +230,24 @@ def test_landmark_folds_test_every_landmark_once():
     assert len(landmark_folds(landmarks[:3], 5, seed=0)) == 3  # never an empty fold
     with pytest.raises(ValueError, match="at least 2"):
         landmark_folds(landmarks[:1], 5, seed=0)
+
+
+def test_crossvalidation_pools_each_folds_held_out_photos():
+    def card(fold: int, photos: int, rejected: float, auroc: float) -> dict:
+        split = {"train": ["b"] if fold == 0 else ["a"], "valid": [], "test": ["a"] if fold == 0 else ["b"]}
+        unknown = {"held-out places (GCompris)": {"photos": photos, "rejected": rejected, "auroc": auroc}, "held-out landmarks": {"photos": 9, "rejected": 0.5, "auroc": 0.9}}
+        return {"command": f"python train_transfer.py --gcompris-held-out {fold}/2", "unknown_threshold": 0.2, "test_accuracy": 0.9,
+                "open_set": {"known_accepted": 0.96, "unknown": unknown, "split: held-out places (GCompris)": split}}
+
+    cards = [card(0, 10, 0.8, 0.96), card(1, 30, 0.6, 0.92)]
+    pooled = crossvalidation.pooled(cards)
+    # only the groups the folds split are pooled; the other landmarks' held-out 4 are the same in every fold
+    assert pooled == {"held-out places (GCompris)": {"photos": 40, "rejected": 0.65, "auroc_per_fold": [0.96, 0.92], "auroc_mean": 0.94}}
+    summary = crossvalidation.fold_summary(1, cards[1])
+    assert summary["splits"]["held-out places (GCompris)"]["test"] == ["b"] and set(summary["unknown"]) == {"held-out places (GCompris)", "held-out landmarks"}
+    assert crossvalidation.fold_command(1, 2, Path("/w"), ["--epochs", "1"])[2:] == [
+        "--gcompris-held-out", "1/2", "--out", "/w/fold-1", "--run-dir", "/w/run-1", "--epochs", "1"
+    ]
 
 
 def test_classifier_layer_is_read_out_of_a_frozen_predictor_with_a_none_of_these_output(tmp_path):

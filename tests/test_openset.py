@@ -38,6 +38,29 @@ def test_training_on_the_validation_landmarks_keeps_the_same_test_landmarks():
     assert set(without_valid.train) == set(with_valid.train) | set(with_valid.valid)
 
 
+def test_held_out_folds_test_every_landmark_once_and_never_train_on_it():
+    # benchmarks/crossvalidation.py pools the folds: each landmark is tested once, by a model that never saw it.
+    landmarks = [f"place_{i:02d}" for i in range(61)]
+    folds = [negatives.split_landmarks(landmarks, seed=0, n_valid=0, n_test=negatives.HeldOutFold(k, 3).test_count(61), fold=k) for k in range(3)]
+    assert [len(split.test) for split in folds] == [21, 21, 19]
+    assert sorted(name for split in folds for name in split.test) == landmarks
+    assert all(not set(split.test) & set(split.train) and len(split.test) + len(split.train) == 61 for split in folds)
+    assert folds[0] == negatives.split_landmarks(landmarks, seed=0, n_valid=0, n_test=21)  # fold 0: the first run
+
+
+def test_held_out_fold_parses_k_of_n_or_none():
+    assert negatives.HeldOutFold.parse("1/3") == negatives.HeldOutFold(1, 3)
+    assert negatives.HeldOutFold.parse("none").test_count(61) == 0
+    for text in ("3/3", "1", "a/b", "-1/3"):
+        with pytest.raises(ValueError, match="K/N"):
+            negatives.HeldOutFold.parse(text)
+
+
+def test_split_with_none_held_out_trains_on_every_landmark():
+    split = negatives.split_landmarks(LANDMARKS, seed=0, n_valid=0, n_test=0)
+    assert split.test == split.valid == [] and split.train == LANDMARKS
+
+
 def test_split_never_puts_a_landmarks_photos_on_both_sides(tmp_path):
     root = tmp_path / "other"
     for index, name in enumerate(LANDMARKS[:9]):

@@ -73,12 +73,12 @@ def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice
     out = tmp_path / "out"
     run_script(
         script, "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--gcompris", str(gcompris_slice),
-        "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra
+        "--gcompris-held-out", "0/3", "--out", str(out), "--run-dir", str(tmp_path / "run"), *extra
     )
     card = json.loads((out / f"{name}.json").read_text())
     open_set = card["open_set"]
     assert open_set["unknown"]["held-out landmarks"]["photos"] == 12 and len(open_set["landmark_split"]["test"]) == 4
-    # a third of the GCompris places and subjects never trained: a group of their own
+    # fold 0 of 3 of the GCompris places and subjects never trained: a group of their own
     assert open_set["unknown"]["held-out places (GCompris)"]["photos"] == 2
     assert open_set["unknown"]["held-out everyday photos (GCompris)"]["photos"] == 1
     assert 0 <= open_set["known_accepted"] <= 1 and open_set["threshold"] == card["unknown_threshold"]
