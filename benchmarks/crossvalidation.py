@@ -1,13 +1,13 @@
 """How well the transfer recipe rejects GCompris places and everyday subjects it never saw, by cross-validation.
 
-    python benchmarks/crossvalidation.py [--folds 3] [--work /tmp/crossvalidation] [--out benchmarks/crossvalidation.json] [-- TRAINING ARGS]
+    python benchmarks/crossvalidation.py [--folds 3] [--work /tmp/crossvalidation] [--out assets/models/transfer_crossvalidation.json] [-- TRAINING ARGS]
 
 The shipped transfer model trains on every GCompris photo, so its card cannot say how it treats places and things
 it never saw. This runs the training command once per fold, each with `--gcompris-held-out K/N`: fold K of the
 places and of the subjects (seeded, as landmark_core.negatives splits them) never trains, and that run's card
 measures them at its own threshold. Pooled over the folds, every place and subject is tested once, by a model that
-never saw it. Each run takes what `python train_transfer.py` takes (4-5 min on 2 cores). Arguments after `--` go to
-every run (e.g. `--epochs 1`).
+never saw it; the app's model facts show the pooled figures. Each run takes what `python train_transfer.py`
+takes (4-5 min on 2 cores). Arguments after `--` go to every run (e.g. `--epochs 1`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/crossvalidation"), help="each fold's model, card and run folder")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "crossvalidation.json")
+    parser.add_argument("--out", type=Path, default=REPO / "assets" / "models" / "transfer_crossvalidation.json", help="the app shows it beside the card")
     parser.add_argument("training_args", nargs="*", help="after --: passed to every train_transfer.py run")
     args = parser.parse_args()
     cards = []

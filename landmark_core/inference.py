@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,9 @@ class LoadedModel:
     name: str  # "scratch" or "transfer", or a taught model's "Transfer + <landmark>"
     predictor: torch.jit.ScriptModule
     card: dict
+    # <name>_crossvalidation.json (benchmarks/crossvalidation.py): what its recipe did with photos of the kinds it
+    # trains on all of, measured by models that never saw them; empty when the model has none
+    cross_validation: dict = field(default_factory=dict)
 
     @property
     def class_names(self) -> list[str]:
@@ -115,7 +118,16 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
         raise ModelFileError(f"Model card {card_path} is not a JSON object. Rebuild it with: {command}")
     if "classes" in card and list(card["classes"]) != list(predictor.class_names):
         raise ModelFileError(f"Model card {card_path} lists other classes than {path.name}. Rebuild both with: {command}")
-    return LoadedModel(name, predictor, card)
+    return LoadedModel(name, predictor, card, _optional_json(path.with_name(f"{name}_crossvalidation.json")))
+
+
+def _optional_json(path: Path) -> dict:
+    """The JSON object in `path`; empty when it is missing or unreadable (it only adds facts to show)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def load_model_file(path: str | os.PathLike) -> LoadedModel:
@@ -125,11 +137,7 @@ def load_model_file(path: str | os.PathLike) -> LoadedModel:
     """
     path = Path(path)
     predictor = _load_predictor(path, "python train_transfer.py --out <folder>")
-    try:
-        card = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        card = {}
-    return LoadedModel(path.stem, predictor, card if isinstance(card, dict) else {})
+    return LoadedModel(path.stem, predictor, _optional_json(path.with_suffix(".json")))
 
 
 def _place_json(label: str) -> dict | None:

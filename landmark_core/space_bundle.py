@@ -37,7 +37,7 @@ MODEL_DIR = Path("assets") / "models"
 BUNDLE_SAMPLES_DIR = SAMPLES_DIR.relative_to(REPO)  # where the bundle's app.py looks by default
 # The card and the plots the page shows beside each model, and the training features teaching retrains on
 # (transfer only); the .pt and the card are required.
-MODEL_FILE_SUFFIXES = (".pt", ".json", "_curves.png", "_confusion.png", "_features.pt")
+MODEL_FILE_SUFFIXES = (".pt", ".json", "_curves.png", "_confusion.png", "_features.pt", "_crossvalidation.json")
 SAMPLE_MAX_SIDE = 640  # plenty for a gallery tile and for the model (which crops 224 after resizing to 256)
 SAMPLE_JPEG_QUALITY = 85
 # The Hub refuses a plain git file over 10 MB; decimal bytes, the stricter reading.

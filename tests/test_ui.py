@@ -111,6 +111,12 @@ def test_facts_show_the_open_set_figures_of_the_card(lens):
     assert "set to accept 95% of the known validation photos" in text
     assert "it answers 95.1% of them with a landmark, 99.2% of those correctly" in text
     assert "| held-out landmarks | 120 | 0.931 | 70.0% |" in text and "| everyday photos | 40 | — | 100.0% |" in text
+    assert "cross-validated" not in text
+    # benchmarks/crossvalidation.py's pooled figures join the table, said to be cross-validated
+    pooled = {"held-out places (GCompris)": {"photos": 74, "rejected": 0.905, "auroc_per_fold": [0.98, 0.97], "auroc_mean": 0.9771}}
+    cross_validated = dataclasses.replace(with_figures, cross_validation={"pooled": pooled, "folds": [{}, {}, {}]})
+    text = facts.facts_markdown(ModelSlot("scratch", cross_validated, None))
+    assert "| held-out places (GCompris), cross-validated | 74 | 0.977 | 90.5% |" in text and "one of 3 models" in text
     assert "**Held-out landmarks** (never seen in training): Golden Gate Bridge." in text
     broken = dataclasses.replace(slot.model, card=dict(slot.model.card, open_set={"unknown": "?", "known_accepted": None}))
     assert "**Not one of my landmarks:**" in facts.facts_markdown(ModelSlot("scratch", broken, None))

@@ -17,8 +17,21 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def open_set_markdown(open_set: object, threshold: float) -> str:
-    """The "not one of my landmarks" rule and how it fared: on known test photos, and per group of unknown photos."""
+def _row(group: str, photos: object, auroc: object, rejected: object) -> str:
+    photos, auroc, rejected = _number(photos), _number(auroc), _number(rejected)
+    return (
+        f"| {group} | {'?' if photos is None else f'{photos:.0f}'} | {'—' if auroc is None else f'{auroc:.3f}'} "
+        f"| {'—' if rejected is None else f'{rejected:.1%}'} |"
+    )
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def open_set_markdown(open_set: object, threshold: float, cross_validation: dict) -> str:
+    """The "not one of my landmarks" rule and how it fared: on known test photos, and per group of unknown photos,
+    the card's and, where the model trained on every photo of a kind, its recipe's cross-validated ones."""
     point = open_set.get("operating_point") if isinstance(open_set, dict) else None
     lines = [
         f"**Not one of my landmarks:** below a known score (how much a photo looks like any of them) of {threshold:.0%}"
@@ -30,19 +43,21 @@ def open_set_markdown(open_set: object, threshold: float) -> str:
     if accepted is not None:
         right = f", {accuracy:.1%} of those correctly" if accuracy is not None else ""
         lines.append(f"**Known test photos:** it answers {accepted:.1%} of them with a landmark{right}.")
-    groups = open_set.get("unknown") if isinstance(open_set.get("unknown"), dict) else {}
-    rows = []
-    for group, figures in groups.items():
-        figures = figures if isinstance(figures, dict) else {}
-        photos, auroc, rejected = (_number(figures.get(key)) for key in ("photos", "auroc", "rejected"))
-        rows.append(
-            f"| {group} | {'?' if photos is None else f'{photos:.0f}'} | {'—' if auroc is None else f'{auroc:.3f}'} "
-            f"| {'—' if rejected is None else f'{rejected:.1%}'} |"
-        )
+    rows = [_row(group, *(_dict(figures).get(key) for key in ("photos", "auroc", "rejected"))) for group, figures in _dict(open_set.get("unknown")).items()]
+    folds = len(_dict(cross_validation).get("folds") or [])
+    rows += [
+        _row(f"{group}, cross-validated", *(_dict(figures).get(key) for key in ("photos", "auroc_mean", "rejected")))
+        for group, figures in _dict(_dict(cross_validation).get("pooled")).items()
+    ]
     if rows:
+        cross_validated = (
+            f" Cross-validated rows: photos of a kind this model trains on all of, each tested by one of {folds} models "
+            "trained the same way without it (AUROC: their mean)." if folds else ""
+        )
         lines.append(
             "\n".join(["| Photos of what it does not know | Photos | AUROC | Said \"not one of mine\" |", "|---|---:|---:|---:|", *rows])
             + "\n\nAUROC: the chance that a known landmark's photo scores above an unknown one (1 is perfect, 0.5 is chance)."
+            + cross_validated
         )
     split = open_set.get("landmark_split")
     held_out = split.get("test") if isinstance(split, dict) else None
@@ -64,7 +79,7 @@ def facts_markdown(slot: ModelSlot) -> str:
     if per_class:
         table = ["| Landmark | Test accuracy |", "|---|---:|"] + [f"| {name} | {value:.1%} |" for name, value in per_class.items()]
         lines.append("\n".join(table))
-    lines.append(open_set_markdown(card.get("open_set"), slot.model.unknown_threshold))
+    lines.append(open_set_markdown(card.get("open_set"), slot.model.unknown_threshold, slot.model.cross_validation))
     if card.get("trained_on"):
         lines.append(f"**Trained on:** {card['trained_on']}")
     training = [f"{card['epochs']} epochs" if "epochs" in card else "", f"seed {card['seed']}" if "seed" in card else ""]
