@@ -16,6 +16,7 @@ from conftest import synthetic_photo
 from landmark_core import cli, gcompris
 from landmark_core.download import DownloadError
 from landmark_core.gcompris import MARKER, fetch_gcompris_photos, rcc_files
+from landmark_core.negatives import HeldOutFold
 
 ACTIVITIES = "gcompris/src/activities"
 RESOURCES = {
@@ -139,14 +140,14 @@ def test_a_corrupt_package_leaves_nothing_behind(package, tmp_path, monkeypatch)
     assert not (tmp_path / "gcompris").exists() and not list(tmp_path.glob(".gcompris*"))
 
 
-def test_training_never_learns_a_known_place_and_keeps_a_third_unseen(package, tmp_path, image_folders):
+def test_training_never_learns_a_known_place_and_holds_out_the_fold_asked_for(package, tmp_path, image_folders):
     root = fetch_gcompris_photos(tmp_path / "gcompris")
     other = tmp_path / "other"
     for landmark in ("arles_amphitheater", *[f"place_{i}" for i in range(8)]):  # one place both sources have
         (other / landmark).mkdir(parents=True)
         synthetic_photo(1, 1).save(other / landmark / "a.jpg")
     prepared = Namespace(train=Namespace(class_folders=["00.Great_Wall_of_China", "01.Synthetic_Place"]))
-    args = Namespace(negatives=other, gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4)
+    args = Namespace(negatives=other, gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4, gcompris_held_out=HeldOutFold(0, 2))
     landmarks, places, everyday = cli.negatives(args, 64, prepared)
     assert landmarks.kind == "landmarks" and len(landmarks.split.test) == 4
     assert sorted(places.split.train + places.split.test) == ["colosseum", "tower_bridge_london"]
@@ -156,7 +157,7 @@ def test_training_never_learns_a_known_place_and_keeps_a_third_unseen(package, t
 
 
 def test_no_gcompris_folder_means_none(tmp_path):
-    args = Namespace(negatives=tmp_path / "absent", gcompris=Path(""), seed=0, run_dir=tmp_path, valid_landmarks=4)
+    args = Namespace(negatives=tmp_path / "absent", gcompris=Path(""), seed=0, run_dir=tmp_path, valid_landmarks=4, gcompris_held_out=HeldOutFold(0, 0))
     assert cli.negatives(args, 64, Namespace(train=Namespace(class_folders=["00.A"]))) == []
 
 
@@ -166,6 +167,7 @@ def test_a_gcompris_folder_without_everyday_photos_gives_places_only(tmp_path):
         (root / "places" / place).mkdir(parents=True)
         synthetic_photo(2, 2).save(root / "places" / place / "a.jpg")
     (root / MARKER).touch()
-    args = Namespace(negatives=tmp_path / "absent", gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4)
+    # the training scripts' default: every place trains, none held out
+    args = Namespace(negatives=tmp_path / "absent", gcompris=root, seed=0, run_dir=tmp_path / "run", valid_landmarks=4, gcompris_held_out=HeldOutFold(0, 0))
     (places,) = cli.negatives(args, 64, Namespace(train=Namespace(class_folders=["00.A"])))
-    assert places.kind == "places (GCompris)" and len(places.split.test) == 1
+    assert places.kind == "places (GCompris)" and places.split.test == [] and len(places.split.train) == 3
