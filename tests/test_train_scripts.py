@@ -136,3 +136,23 @@ def test_missing_data_folder_is_a_clear_message_not_a_traceback(tmp_path):
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "expected" in done.stderr and "--download" in done.stderr
+
+
+@pytest.mark.slow
+def test_crossvalidation_trains_each_fold_without_its_gcompris_places(real_slice, negatives_slice, gcompris_slice, tmp_path):
+    """benchmarks/crossvalidation.py end to end on the slices: 3 folds, each place and subject tested once."""
+    out = tmp_path / "cv.json"
+    done = subprocess.run(
+        [
+            PYTHON, "benchmarks/crossvalidation.py", "--folds", "3", "--work", str(tmp_path / "work"), "--out", str(out), "--",
+            "--data-dir", str(real_slice), "--negatives", str(negatives_slice), "--gcompris", str(gcompris_slice),
+            "--epochs", "1", "--views", "1", "--image-size", "64",
+        ],
+        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    places = [fold["splits"]["held-out places (GCompris)"] for fold in result["folds"]]
+    assert sorted(name for split in places for name in split["test"]) == ["place_0", "place_1", "place_2"]
+    assert result["pooled"]["held-out places (GCompris)"]["photos"] == 6  # 2 photos a place, each counted once
+    assert [fold["command"].split("--gcompris-held-out ")[1][:3] for fold in result["folds"]] == ["0/3", "1/3", "2/3"]
