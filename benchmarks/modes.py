@@ -17,7 +17,7 @@ class Mode:
     app_calls: int
     app_warmup: int
     open_set_views: int  # augmented views per training photo for the transfer open-set heads (train_transfer.py: 3)
-    open_set_image_size: int  # the transfer open-set crop (train_transfer.py: 224)
+    open_set_image_size: int  # the transfer open-set crop (train_transfer.py: Lite1's 240)
     open_set_epochs: int  # the transfer open-set heads' epochs (optim.transfer_head_config: 30)
     tagging_photos: int  # files in the list the tagging engines are timed on
     tagging_rss_files: tuple[int, int]  # the short and the long list whose peak memory is compared
@@ -37,7 +37,7 @@ MODES = {
         app_calls=20,
         app_warmup=3,
         open_set_views=3,
-        open_set_image_size=224,
+        open_set_image_size=240,
         open_set_epochs=30,
         tagging_photos=960,
         tagging_rss_files=(500, 10_000),
@@ -58,7 +58,7 @@ MODES = {
         app_calls=20,
         app_warmup=3,
         open_set_views=1,
-        open_set_image_size=224,
+        open_set_image_size=240,
         open_set_epochs=30,
         tagging_photos=320,
         tagging_rss_files=(250, 2_500),

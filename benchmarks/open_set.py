@@ -6,8 +6,8 @@ landmarks the model never saw in training, AUROC known-vs-unknown and the share 
 test photos accepted and the accuracy among them; and the share rejected of the official unknown samples
 (Udacity classes the model does not know) and of everyday photos (landmark_core.everyday).
 
-- transfer: frozen EfficientNet-Lite0 features, computed once per run and cached in the workdir, and linear
-  heads trained with the shipped head recipe (optim.transfer_head_config), in a leave-landmarks-out k-fold over
+- transfer: frozen EfficientNet-Lite1 features (the shipped backbone), computed once per run and cached in the
+  workdir, and linear heads trained with the shipped head recipe (optim.transfer_head_config), in a leave-landmarks-out k-fold over
   the other landmarks: each fold's landmarks are tested by heads trained on the others' photos as "none of
   these", so no landmark is ever in a fold's training and test. Figures are means over the folds. The shipped
   model also fine-tunes the backbone's last 1x1 convolution (optim.transfer_tuning_config); the comparison of
@@ -44,7 +44,7 @@ from landmark_core.training import fit
 
 FOLDS = 5
 SEED = 0
-TRANSFER_BACKBONE = "efficientnet_lite0"
+TRANSFER_BACKBONE = "efficientnet_lite1"  # the shipped transfer model's
 HEAD_DROPOUT = 0.2  # TransferNet's
 NOT_COMPARED = "a scratch CNN trained without negatives (~30 min of training on 2 cores): not trained by this benchmark"
 
