@@ -70,7 +70,7 @@ def main() -> None:
     train_set = data.TensorImageDataset(train_images, train_labels, augment)
     # Tile-shuffled known views as "none of these" (landmark_core.shuffled_tiles), chosen on validation against the
     # same recipe without them: known validation photos 91.7 -> 92.6 %, validation landmarks rejected 85.0 -> 87.5 %,
-    # everyday validation pictures (README) 2 -> 4 of 11; 10 % more steps.
+    # everyday validation pictures (docs/model_choices.md) 2 -> 4 of 11; 10 % more steps.
     shuffled_tiles = args.shuffled_tiles if negatives else 0.0  # they join the "none of these" output
     if shuffled_tiles > 0:
         known_views = data.TensorImageDataset(prepared.train_images, prepared.train_labels, augment)

@@ -30,7 +30,7 @@ def main() -> None:
     # Lite1 at 240 px against Lite0 at 224, leave-4-landmarks-out over the 16 non-test other landmarks (4 folds,
     # without GCompris): AUROC 0.978 against 0.975, 85.0 % against 84.6 % rejected, 29 against 31 known validation
     # photos wrong, in 233 s against 158 s and 12.8 against 10.0 ms p50. Lite2 within the 5-minute budget (1 view,
-    # 5 epochs) rejected fewer never-seen landmarks than Lite0 (README, "Tried for the transfer model, not taken").
+    # 5 epochs) rejected fewer never-seen landmarks than Lite0 (docs/model_choices.md, "Tried for the transfer model, not taken").
     native = ", ".join(f"{spec.input_size} for {name}" for name, spec in sorted(backbones.BACKBONES.items()))
     parser.add_argument(
         "--backbone", choices=sorted(backbones.BACKBONES), default="efficientnet_lite1",

@@ -1,4 +1,4 @@
-"""What candidate models do on validation data only: the figures every recipe in the README was chosen by.
+"""What candidate models do on validation data only: the figures every recipe in docs/model_choices.md was chosen by.
 
     python benchmarks/validation.py MODEL.pt [MODEL.pt ...] [--data-dir DIR] [--negatives DIR] [--udacity-dir DIR]
 

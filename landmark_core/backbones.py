@@ -133,7 +133,7 @@ def split_for_tuning(backbone: torch.nn.Module) -> tuple[torch.nn.Sequential, to
     small enough to train over cached maps of the frozen part in 10 s an epoch on 2 cores (Lite0, 6,640 views). Both share their
     modules with `backbone`, so training the tuned part trains the backbone.
     Tuning the last MBConv block too read 1-2 more known validation photos right but rejected fewer unknown landmarks
-    on every fold of the leave-landmarks-out cross-validation, at twice the epoch time (README).
+    on every fold of the leave-landmarks-out cross-validation, at twice the epoch time (docs/model_choices.md).
     """
     frozen = torch.nn.Sequential(backbone.conv_stem, backbone.bn1, backbone.blocks)
     return frozen, torch.nn.Sequential(backbone.conv_head, backbone.bn2)
