@@ -43,12 +43,13 @@ def open_set_markdown(open_set: object, threshold: float, cross_validation: dict
     if accepted is not None:
         right = f", {accuracy:.1%} of those correctly" if accuracy is not None else ""
         lines.append(f"**Known test photos:** it answers {accepted:.1%} of them with a landmark{right}.")
-    rows = [_row(group, *(_dict(figures).get(key) for key in ("photos", "auroc", "rejected"))) for group, figures in _dict(open_set.get("unknown")).items()]
-    folds = len(_dict(cross_validation).get("folds") or [])
+    card_groups, pooled = _dict(open_set.get("unknown")), _dict(cross_validation.get("pooled"))
+    rows = [_row(group, *(_dict(figures).get(key) for key in ("photos", "auroc", "rejected"))) for group, figures in card_groups.items()]
     rows += [
         _row(f"{group}, cross-validated", *(_dict(figures).get(key) for key in ("photos", "auroc_mean", "rejected")))
-        for group, figures in _dict(_dict(cross_validation).get("pooled")).items()
+        for group, figures in pooled.items()
     ]
+    folds = len(cross_validation.get("folds") or [])
     if rows:
         cross_validated = (
             f" Cross-validated rows: photos of a kind this model trains on all of, each tested by one of {folds} models "
