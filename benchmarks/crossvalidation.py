@@ -1,13 +1,13 @@
-"""How well the transfer recipe rejects GCompris places and everyday subjects it never saw, by cross-validation.
+"""How well a recipe rejects GCompris places and everyday subjects it never saw, by cross-validation.
 
-    python benchmarks/crossvalidation.py [--folds 3] [--work /tmp/crossvalidation] [--out assets/models/transfer_crossvalidation.json] [-- TRAINING ARGS]
+    python benchmarks/crossvalidation.py [--model transfer] [--folds 3] [--work /tmp/crossvalidation] [--out assets/models/<model>_crossvalidation.json] [-- TRAINING ARGS]
 
-The shipped transfer model trains on every GCompris photo, so its card cannot say how it treats places and things
-it never saw. This runs the training command once per fold, each with `--gcompris-held-out K/N`: fold K of the
+Both shipped models train on every GCompris photo, so their cards cannot say how they treat places and things
+they never saw. This runs the training command once per fold, each with `--gcompris-held-out K/N`: fold K of the
 places and of the subjects (seeded, as landmark_core.negatives splits them) never trains, and that run's card
 measures them at its own threshold. Pooled over the folds, every place and subject is tested once, by a model that
-never saw it; the app's model facts show the pooled figures. Each run takes what `python train_transfer.py`
-takes (4-5 min on 2 cores). Arguments after `--` go to every run (e.g. `--epochs 1`).
+never saw it; the app's model facts show the pooled figures. Each run takes what `python train_<model>.py`
+takes (4-5 min on 2 cores for the transfer model, 25-30 for the scratch CNN). Arguments after `--` go to every run (e.g. `--epochs 1`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from landmark_core.files import read_json, write_json  # noqa: E402
 SPLIT_PREFIX = "split: "  # a card's key for a split source's landmarks: "split: held-out places (GCompris)"
 
 
-def fold_command(fold: int, folds: int, work: Path, training_args: list[str]) -> list[str]:
+def fold_command(model: str, fold: int, folds: int, work: Path, training_args: list[str]) -> list[str]:
     return [
-        sys.executable, "train_transfer.py", "--gcompris-held-out", f"{fold}/{folds}",
+        sys.executable, f"train_{model}.py", "--gcompris-held-out", f"{fold}/{folds}",
         "--out", str(work / f"fold-{fold}"), "--run-dir", str(work / f"run-{fold}"), *training_args,
     ]
 
@@ -66,23 +66,27 @@ def fold_summary(fold: int, card: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("transfer", "scratch"), default="transfer", help="whose training script runs")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/crossvalidation"), help="each fold's model, card and run folder")
-    parser.add_argument("--out", type=Path, default=REPO / "assets" / "models" / "transfer_crossvalidation.json", help="the app shows it beside the card")
-    parser.add_argument("training_args", nargs="*", help="after --: passed to every train_transfer.py run")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default: assets/models/<model>_crossvalidation.json, which the app shows beside the card"
+    )
+    parser.add_argument("training_args", nargs="*", help="after --: passed to every train_<model>.py run")
     args = parser.parse_args()
+    out = args.out or REPO / "assets" / "models" / f"{args.model}_crossvalidation.json"
     cards = []
     for fold in range(args.folds):
-        command = fold_command(fold, args.folds, args.work, args.training_args)
+        command = fold_command(args.model, fold, args.folds, args.work, args.training_args)
         print("$", " ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=REPO, check=True)
-        cards.append(read_json(args.work / f"fold-{fold}" / "transfer.json"))
+        cards.append(read_json(args.work / f"fold-{fold}" / f"{args.model}.json"))
     result = {
         "command": " ".join(["python", "benchmarks/crossvalidation.py", *sys.argv[1:]]),
         "pooled": pooled(cards),
         "folds": [fold_summary(fold, card) for fold, card in enumerate(cards)],
     }
-    write_json(args.out, result)
+    write_json(out, result)
     for group, row in result["pooled"].items():
         print(f"{group}: {row['photos']} photos, rejected {row['rejected']:.1%}, AUROC {row['auroc_mean']:.3f} (mean of {row['auroc_per_fold']})")
 

@@ -245,8 +245,8 @@ def test_crossvalidation_pools_each_folds_held_out_photos():
     assert pooled == {"held-out places (GCompris)": {"photos": 40, "rejected": 0.65, "auroc_per_fold": [0.96, 0.92], "auroc_mean": 0.94}}
     summary = crossvalidation.fold_summary(1, cards[1])
     assert summary["splits"]["held-out places (GCompris)"]["test"] == ["b"] and set(summary["unknown"]) == {"held-out places (GCompris)", "held-out landmarks"}
-    assert crossvalidation.fold_command(1, 2, Path("/w"), ["--epochs", "1"])[2:] == [
-        "--gcompris-held-out", "1/2", "--out", "/w/fold-1", "--run-dir", "/w/run-1", "--epochs", "1"
+    assert crossvalidation.fold_command("scratch", 1, 2, Path("/w"), ["--epochs", "1"])[1:] == [
+        "train_scratch.py", "--gcompris-held-out", "1/2", "--out", "/w/fold-1", "--run-dir", "/w/run-1", "--epochs", "1"
     ]
 
 
