@@ -25,7 +25,7 @@ def main() -> None:
     # the validation figures identical (7 of 229 known photos wrong; threshold 0.228 against 0.230).
     parser = cli.training_parser(
         __doc__, epochs=10, batch_size=128, lr=1e-2, image_size=None, patience=8, name="transfer", accept=openset.ACCEPT["transfer"],
-        valid_landmarks=0, gcompris=cli.GCOMPRIS_DIR, bfloat16=runtime.has_bfloat16_matrix_units(),
+        valid_landmarks=0,
     )
     # Lite1 at 240 px against Lite0 at 224, leave-4-landmarks-out over the 16 non-test other landmarks (4 folds,
     # without GCompris): AUROC 0.978 against 0.975, 85.0 % against 84.6 % rejected, 29 against 31 known validation

@@ -86,7 +86,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gcompris", type=Path, default=REPO / GCOMPRIS_DIR,
-        help="the GCompris photos our transfer recipe also trains on, as train_transfer.py's --gcompris ('' for none; default: %(default)s)",
+        help="the GCompris photos both recipes also train on, as the training scripts' --gcompris ('' for none; default: %(default)s)",
     )
     parser.add_argument("--models", type=Path, default=REPO / "assets" / "models", help="the shipped scratch.pt/transfer.pt (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json", help="where the results go (default: %(default)s)")

@@ -122,13 +122,12 @@ def compare_recipes(
 
 
 def training_cost(data_dir: Path, negatives_dir: Path, gcompris_dir: Path, workdir: Path, mode: Mode) -> dict:
-    """Both of our recipes against their baselines; ours learn "none of these" as shipped: both from `negatives_dir`,
-    the transfer model from `gcompris_dir` too."""
-    negatives = ("--negatives", str(negatives_dir))
+    """Both of our recipes against their baselines; ours learn "none of these" as shipped, from `negatives_dir` and
+    `gcompris_dir`."""
+    negatives = ("--negatives", str(negatives_dir), "--gcompris", str(gcompris_dir))
     return {
         "scratch": compare_recipes("scratch", data_dir, workdir, (*mode.scratch_args, *negatives), scratch_baselines),
         "transfer": compare_recipes(
-            "transfer", data_dir, workdir, (*mode.transfer_args, *negatives, "--gcompris", str(gcompris_dir)),
-            lambda ours: transfer_baselines(ours, mode.transfer_baseline_epochs),
+            "transfer", data_dir, workdir, (*mode.transfer_args, *negatives), lambda ours: transfer_baselines(ours, mode.transfer_baseline_epochs)
         ),
     }

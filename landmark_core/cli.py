@@ -13,16 +13,16 @@ from landmark_core.download import DownloadError, download_dataset
 from landmark_core.gcompris import fetch_gcompris_photos
 from landmark_core.negatives import OTHER_LANDMARKS_DIR, HeldOutFold, Negatives, folder_name, list_landmarks, prepare_negatives
 from landmark_core.places import display_name
+from landmark_core.runtime import has_bfloat16_matrix_units
 
 GCOMPRIS_DIR = Path("data/gcompris")
 
 
 def training_parser(
     description: str, epochs: int, batch_size: int, lr: float, image_size: int | None, patience: int, name: str,
-    accept: float, valid_landmarks: int, gcompris: Path | None, bfloat16: bool,
+    accept: float, valid_landmarks: int,
 ) -> argparse.ArgumentParser:
-    """The options both training scripts take; `image_size` None leaves the size to the script (its backbone's);
-    `gcompris` None trains without the GCompris photos unless asked; `bfloat16` is the script's default precision."""
+    """The options both training scripts take; `image_size` None leaves the size to the script (its backbone's)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=None, help=f"dataset root with train/ and test/ (default: {default_data_dir()})")
     parser.add_argument("--download", action="store_true", help=f"download the full 50-class set into {DOWNLOAD_DATA_DIR} first")
@@ -43,7 +43,7 @@ def training_parser(
         help="of the --negatives landmarks, how many validate (early stopping) instead of training; 4 are always held out for the test",
     )
     parser.add_argument(
-        "--gcompris", type=Path, default=gcompris or Path(""),
+        "--gcompris", type=Path, default=GCOMPRIS_DIR,
         help="real photos of other famous places and everyday things (landmark_core.gcompris), fetched here from Debian "
         "when absent, learnt as \"none of these\". '' for none",
     )
@@ -59,7 +59,7 @@ def training_parser(
         help="operating point: the unknown threshold keeps this share of the known validation photos",
     )
     parser.add_argument(
-        "--bfloat16", action=argparse.BooleanOptionalAction, default=bfloat16,
+        "--bfloat16", action=argparse.BooleanOptionalAction, default=has_bfloat16_matrix_units(),
         help="train under bfloat16 autocast: much faster where the CPU multiplies bfloat16 in hardware (Intel AMX), "
         "slower elsewhere; the exported model computes in float32 either way",
     )

@@ -89,8 +89,8 @@ def test_train_export_reload_predict(real_slice, negatives_slice, gcompris_slice
     assert card["classes"] == ["Stonehenge", "Eiffel Tower", "Taj Mahal"]
     assert (card["n_train"], card["n_valid"], card["n_test"]) == (30, 6, 9)
     assert card["epochs"] == 2 and card["command"].startswith(f"python {script}")
-    # bfloat16 autocast: the transfer script's default where the CPU multiplies it in hardware, never scratch's
-    assert card["fit_config"]["bfloat16"] == (name == "transfer" and runtime.has_bfloat16_matrix_units())
+    # bfloat16 autocast: both scripts' default where the CPU multiplies it in hardware
+    assert card["fit_config"]["bfloat16"] == runtime.has_bfloat16_matrix_units()
     if name == "scratch":  # trains on smaller crops than it reads (FixRes): 4/5 of --image-size 64
         assert (card["train_size"], card["image_size"]) == (51, 64)
         assert card["shuffled_tiles"] == 0.1  # tile-shuffled known views joined "none of these"
