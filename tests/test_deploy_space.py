@@ -78,8 +78,7 @@ def test_the_bundle_holds_the_app_the_runtime_code_and_both_models(bundle):
     files = set(bundle.files)
     assert {"app.py", "README.md", "requirements.txt", ".gitattributes", "landmark_core/ui/page.py", "landmark_core/places.csv"} <= files
     for name in MODEL_NAMES:
-        only_transfer = ("_features.pt", "_crossvalidation.json")  # teaching's features; its GCompris figures
-        suffixes = [suffix for suffix in space_bundle.MODEL_FILE_SUFFIXES if suffix not in only_transfer or name == "transfer"]
+        suffixes = [suffix for suffix in space_bundle.MODEL_FILE_SUFFIXES if suffix != "_features.pt" or name == "transfer"]  # teaching's
         assert {f"assets/models/{name}{suffix}" for suffix in suffixes} <= files
     assert not [file for file in files if file.split("/")[0] in ("tests", "benchmarks", "scripts", "docs") or "__pycache__" in file]
     assert not [file for file in files if file.startswith("landmark_core/") and file.rsplit("/", 1)[-1] in TRAINING_MODULES]
