@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -71,10 +72,31 @@ class LoadedModel:
         return f"{kind} ({architecture})" if architecture else kind
 
 
+# Flags that say where a run wrote its files, not what it trained. A rebuild must write where the app reads (the
+# scripts' default --out, assets/models), not into the scratch folder of whoever trained the shipped file.
+OUTPUT_FLAGS = ("--out", "--run-dir")
+
+
+def _without_output_flags(command: str) -> str:
+    """`command` without --out / --run-dir and their values, nor --resume."""
+    try:
+        words = iter(shlex.split(command))
+    except ValueError:  # unbalanced quotes: show the card's line as it is
+        return command
+    kept = []
+    for word in words:
+        if word in OUTPUT_FLAGS:
+            next(words, None)
+        elif word != "--resume" and not word.startswith(tuple(f"{flag}=" for flag in OUTPUT_FLAGS)):
+            kept.append(word)
+    return shlex.join(kept)
+
+
 def _card_command(card: object, name: str) -> str:
-    """The card's own command line when it has one, else the default training script."""
+    """The card's own command line (where it wrote its files left out) when it has one, else the default training
+    script."""
     command = card.get("command") if isinstance(card, dict) else None
-    return command if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
+    return _without_output_flags(command) if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
 
 
 def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:

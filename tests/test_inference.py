@@ -437,6 +437,11 @@ def test_rebuild_command_reads_the_card_or_falls_back(model_dir, tmp_path):
         assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py", card
     (tmp_path / "transfer.json").write_text('{"command": "python train_transfer.py --seed 3"}', encoding="utf-8")
     assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py --seed 3"
+    # where the run wrote its files is no part of what rebuilds it: the rebuild writes where the app reads
+    (tmp_path / "transfer.json").write_text(
+        '{"command": "python train_transfer.py --out /tmp/all --seed 3 --run-dir=/tmp/run --resume"}', encoding="utf-8"
+    )
+    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py --seed 3"
 
 
 def test_load_model_file_takes_any_predictor_and_an_optional_card(model_dir, tmp_path):
