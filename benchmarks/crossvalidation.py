@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from landmark_core.files import read_json, write_json  # noqa: E402
+from landmark_core.inference import MODEL_NAMES  # noqa: E402
 
 SPLIT_PREFIX = "split: "  # a card's key for a split source's landmarks: "split: held-out places (GCompris)"
 
@@ -66,7 +67,7 @@ def fold_summary(fold: int, card: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("transfer", "scratch"), default="transfer", help="whose training script runs")
+    parser.add_argument("--model", choices=MODEL_NAMES, default="transfer", help="whose training script runs")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/crossvalidation"), help="each fold's model, card and run folder")
     parser.add_argument(

@@ -80,7 +80,7 @@ def test_card_states_the_open_set_protocol(name):
     assert open_set["threshold"] == card["unknown_threshold"] and "validation" in open_set["operating_point"]
     for group in ("held-out landmarks", "official unknown samples", "everyday photos"):
         assert 0.5 <= open_set["unknown"][group]["auroc"] <= 1 and 0 <= open_set["unknown"][group]["rejected"] <= 1
-    # both models learn every GCompris photo: the cross-validation below measures what the transfer recipe never saw
+    # both models learn every GCompris photo: the cross-validation below measures what each recipe never saw
     for source in GCOMPRIS_GROUPS:
         split = open_set[f"split: {source}"]
         assert split["train"] and not split["test"] and not split["valid"] and source not in open_set["unknown"]
@@ -89,7 +89,7 @@ def test_card_states_the_open_set_protocol(name):
         assert not set(split["train"]) & set(open_set["landmark_split"]["train"] + open_set["landmark_split"]["test"])
 
 
-@pytest.mark.parametrize("name", ["scratch", "transfer"])
+@pytest.mark.parametrize("name", NAMES)
 def test_crossvalidation_tests_every_gcompris_place_and_subject_once_by_a_model_that_never_saw_it(name):
     """<name>_crossvalidation.json (benchmarks/crossvalidation.py): the recipe's rejection of GCompris photos, fold by fold."""
     _, card = shipped(name)
