@@ -29,6 +29,8 @@ from landmark_core.predictor import CONTRACT
 # A TorchScript file can run arbitrary code when loaded, so no other path is ever accepted.
 REBUILD_COMMANDS = {"scratch": "python train_scratch.py", "transfer": "python train_transfer.py"}
 MODEL_NAMES = tuple(REBUILD_COMMANDS)
+# Where the training scripts write by default (their --out, run from the repository root) and the app reads.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "assets" / "models"
 # Heatmaps are drawn on a copy this large at most: plenty for a screen, cheap to blend.
 HEATMAP_MAX_SIDE = 640
 
@@ -45,6 +47,7 @@ class LoadedModel:
     # <name>_crossvalidation.json (benchmarks/crossvalidation.py): what its recipe did with photos of the kinds it
     # trains on all of, measured by models that never saw them; empty when the model has none
     cross_validation: dict = field(default_factory=dict)
+    model_dir: Path = DEFAULT_MODEL_DIR  # where it was loaded from: a rebuild must write there
 
     @property
     def class_names(self) -> list[str]:
@@ -57,8 +60,8 @@ class LoadedModel:
 
     @property
     def command(self) -> str:
-        """The command line that rebuilds this model (from its card)."""
-        return _card_command(self.card, self.name)
+        """The command line that rebuilds this model (from its card) where it was loaded from."""
+        return _card_command(self.card, self.name, self.model_dir)
 
     @property
     def title(self) -> str:
@@ -72,8 +75,8 @@ class LoadedModel:
         return f"{kind} ({architecture})" if architecture else kind
 
 
-# Flags that say where a run wrote its files, not what it trained. A rebuild must write where the app reads (the
-# scripts' default --out, assets/models), not into the scratch folder of whoever trained the shipped file.
+# Flags that say where a run wrote its files, not what it trained. A rebuild must write where the app reads, not
+# into the scratch folder of whoever trained the shipped file.
 OUTPUT_FLAGS = ("--out", "--run-dir")
 
 
@@ -92,20 +95,23 @@ def _without_output_flags(command: str) -> str:
     return shlex.join(kept)
 
 
-def _card_command(card: object, name: str) -> str:
+def _card_command(card: object, name: str, model_dir: str | os.PathLike) -> str:
     """The card's own command line (where it wrote its files left out) when it has one, else the default training
-    script."""
+    script; writing to `model_dir` when that is not the scripts' default."""
     command = card.get("command") if isinstance(card, dict) else None
-    return _without_output_flags(command) if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
+    command = _without_output_flags(command) if isinstance(command, str) and command.strip() else REBUILD_COMMANDS[name]
+    if Path(model_dir).resolve() != DEFAULT_MODEL_DIR:
+        command += f" --out {shlex.quote(str(model_dir))}"
+    return command
 
 
 def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
-    """The command that rebuilds `name`, read from its card when the card is readable."""
+    """The command that rebuilds `name` in `model_dir`, read from its card when the card is readable."""
     try:
         card = json.loads((Path(model_dir) / f"{name}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         card = None
-    return _card_command(card, name)
+    return _card_command(card, name, model_dir)
 
 
 def _load_predictor(path: Path, command: str) -> torch.jit.ScriptModule:
@@ -140,7 +146,7 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
         raise ModelFileError(f"Model card {card_path} is not a JSON object. Rebuild it with: {command}")
     if "classes" in card and list(card["classes"]) != list(predictor.class_names):
         raise ModelFileError(f"Model card {card_path} lists other classes than {path.name}. Rebuild both with: {command}")
-    return LoadedModel(name, predictor, card, _optional_json(path.with_name(f"{name}_crossvalidation.json")))
+    return LoadedModel(name, predictor, card, _optional_json(path.with_name(f"{name}_crossvalidation.json")), Path(model_dir))
 
 
 def _optional_json(path: Path) -> dict:

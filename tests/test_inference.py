@@ -118,7 +118,7 @@ def test_load_model_reads_predictor_and_card(model):
     assert model.name == "scratch"
     assert model.class_names == CLASSES
     assert model.card["test_accuracy"] == 0.5
-    assert model.command == "python train_scratch.py --epochs 1"
+    assert model.command == f"python train_scratch.py --epochs 1 --out {model.model_dir}"  # a rebuild writes where it was read
     assert model.title == "Scratch (ScratchCNN)"
 
 
@@ -354,14 +354,14 @@ def test_an_unreadable_card_is_told_apart_from_a_missing_one(model_dir, tmp_path
     copy_model(model_dir, tmp_path, "{not json")
     with pytest.raises(inference.ModelFileError) as unreadable:
         inference.load_model(tmp_path, "scratch")
-    assert str(unreadable.value) == f"Model card {tmp_path / 'scratch.json'} is unreadable. Rebuild it with: python train_scratch.py"
+    assert str(unreadable.value) == f"Model card {tmp_path / 'scratch.json'} is unreadable. Rebuild it with: python train_scratch.py --out {tmp_path}"
 
 
 def test_a_card_that_is_not_an_object_is_refused(model_dir, tmp_path):
     copy_model(model_dir, tmp_path, '["classes"]')
     with pytest.raises(inference.ModelFileError) as refused:
         inference.load_model(tmp_path, "scratch")
-    assert str(refused.value) == f"Model card {tmp_path / 'scratch.json'} is not a JSON object. Rebuild it with: python train_scratch.py"
+    assert str(refused.value) == f"Model card {tmp_path / 'scratch.json'} is not a JSON object. Rebuild it with: python train_scratch.py --out {tmp_path}"
 
 
 def test_a_card_with_other_classes_is_refused_and_one_without_classes_is_not(model_dir, tmp_path):
@@ -370,7 +370,7 @@ def test_a_card_with_other_classes_is_refused_and_one_without_classes_is_not(mod
     with pytest.raises(inference.ModelFileError) as refused:
         inference.load_model(tmp_path, "scratch")
     assert str(refused.value) == (
-        f"Model card {tmp_path / 'scratch.json'} lists other classes than scratch.pt. Rebuild both with: python train_scratch.py --epochs 1"
+        f"Model card {tmp_path / 'scratch.json'} lists other classes than scratch.pt. Rebuild both with: python train_scratch.py --epochs 1 --out {tmp_path}"
     )
     del card["classes"]
     copy_model(model_dir, tmp_path, json.dumps(card))
@@ -391,7 +391,7 @@ def test_a_torchscript_file_without_the_contract_names_what_it_lacks(tmp_path):
     with pytest.raises(inference.ModelFileError) as refused:
         inference.load_model(tmp_path, "scratch")
     lacks = "unknown_threshold, known_score, classify, pooled, resize_size, crop_size, activation_map, crop_box"
-    assert str(refused.value) == f"{tmp_path / 'scratch.pt'} is not a Landmark Lens predictor (it lacks {lacks}). Rebuild it with: python train_scratch.py"
+    assert str(refused.value) == f"{tmp_path / 'scratch.pt'} is not a Landmark Lens predictor (it lacks {lacks}). Rebuild it with: python train_scratch.py --out {tmp_path}"
 
 
 @pytest.mark.parametrize(
@@ -412,7 +412,7 @@ def test_a_model_torch_cannot_load_gives_the_first_line_of_why(model_dir, tmp_pa
     monkeypatch.setattr(torch.jit, "load", fails)
     with pytest.raises(inference.ModelFileError) as refused:
         inference.load_model(tmp_path, "scratch")
-    assert str(refused.value) == f"Model file {tmp_path / 'scratch.pt'} is corrupt or truncated ({reason}). Rebuild it with: python train_scratch.py"
+    assert str(refused.value) == f"Model file {tmp_path / 'scratch.pt'} is corrupt or truncated ({reason}). Rebuild it with: python train_scratch.py --out {tmp_path}"
 
 
 def test_models_are_loaded_onto_the_cpu(model_dir, monkeypatch):
@@ -430,18 +430,22 @@ def test_models_are_loaded_onto_the_cpu(model_dir, monkeypatch):
 
 
 def test_rebuild_command_reads_the_card_or_falls_back(model_dir, tmp_path):
-    assert inference.rebuild_command(model_dir, "scratch") == "python train_scratch.py --epochs 1"
-    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py"  # no card
+    assert inference.rebuild_command(model_dir, "scratch") == f"python train_scratch.py --epochs 1 --out {model_dir}"
+    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --out {tmp_path}"  # no card
     for card in ["{broken", "[1, 2]", '{"command": "   "}', '{"command": 7}', '{"other": 1}']:
         (tmp_path / "transfer.json").write_text(card, encoding="utf-8")
-        assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py", card
+        assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --out {tmp_path}", card
     (tmp_path / "transfer.json").write_text('{"command": "python train_transfer.py --seed 3"}', encoding="utf-8")
-    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py --seed 3"
-    # where the run wrote its files is no part of what rebuilds it: the rebuild writes where the app reads
+    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --seed 3 --out {tmp_path}"
+    # where the run wrote its files is no part of what rebuilds it: the rebuild writes where the model is read from
     (tmp_path / "transfer.json").write_text(
         '{"command": "python train_transfer.py --out /tmp/all --seed 3 --run-dir=/tmp/run --resume"}', encoding="utf-8"
     )
-    assert inference.rebuild_command(tmp_path, "transfer") == "python train_transfer.py --seed 3"
+    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --seed 3 --out {tmp_path}"
+    # the app's own folder is the scripts' default --out, so its rebuild needs none
+    assert inference.rebuild_command(inference.DEFAULT_MODEL_DIR, "transfer") == "python train_transfer.py"
+    spaced = tmp_path / "my models"
+    assert inference.rebuild_command(spaced, "transfer") == f"python train_transfer.py --out '{spaced}'"
 
 
 def test_load_model_file_takes_any_predictor_and_an_optional_card(model_dir, tmp_path):
