@@ -162,8 +162,10 @@ def auroc(known: Tensor, unknown: Tensor) -> float:
 # estimate from 229 validation photos (one standard error: 1.4 / 2.0 points). Transfer's, by leave-4-landmarks-out
 # cross-validation over the 16 non-test other landmarks (one fold draw, 4 folds), accept 97 / 96 / 95 %: unknown
 # landmarks rejected 83.1 / 84.4 / 86.5 %, accepted known validation photos right 98.5 / 99.0 / 99.3 % (an
-# exploratory script, not kept); 95 % would put the expected acceptance right at the target.
-ACCEPT = {"transfer": 0.96, "scratch": 0.93}
+# exploratory script, not kept); 95 % would put the expected acceptance right at the target. Scratch's was 93 %, set
+# before this rule; by it (92 %), on validation: validation landmarks rejected 105 -> 109 of 120, everyday
+# validation pictures 8 -> 9 of 11, official samples still rejected (docs/model_choices.md).
+ACCEPT = {"transfer": 0.96, "scratch": 0.92}
 
 
 def threshold_at(known_valid_scores: Tensor, accept: float) -> float:
