@@ -22,9 +22,6 @@ from landmark_core import inference, runtime, tagging
 from landmark_core.inference import ModelFileError
 from landmark_core.tags import TagsFileError
 
-MODELS = Path(__file__).resolve().parent / "assets" / "models"
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", type=Path, help="a folder of photos (searched recursively) or a text file with one path per line")
@@ -53,7 +50,7 @@ def engine(name: str) -> tagging.Engine:
 def main() -> None:
     args = parse_args()
     runtime.configure_torch()
-    model = inference.load_model(MODELS, args.model) if args.model in inference.MODEL_NAMES else inference.load_model_file(args.model)
+    model = inference.load_model(inference.DEFAULT_MODEL_DIR, args.model) if args.model in inference.MODEL_NAMES else inference.load_model_file(args.model)
     photos = tagging.list_photos(args.input)
     job = tagging.Tagging(model, photos, args.out, args.write_gps, args.overwrite_gps)
     print(f"{len(photos)} photos in {args.input}; {job.skipped} already in {args.out}; tagging {len(job.pending)} with {model.title}", file=sys.stderr)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from landmark_core.files import read_json, write_json  # noqa: E402
-from landmark_core.inference import MODEL_NAMES  # noqa: E402
+from landmark_core.inference import DEFAULT_MODEL_DIR, MODEL_NAMES  # noqa: E402
 
 SPLIT_PREFIX = "split: "  # a card's key for a split source's landmarks: "split: held-out places (GCompris)"
 
@@ -75,7 +75,7 @@ def main() -> None:
     )
     parser.add_argument("training_args", nargs="*", help="after --: passed to every train_<model>.py run")
     args = parser.parse_args()
-    out = args.out or REPO / "assets" / "models" / f"{args.model}_crossvalidation.json"
+    out = args.out or DEFAULT_MODEL_DIR / f"{args.model}_crossvalidation.json"
     cards = []
     for fold in range(args.folds):
         command = fold_command(args.model, fold, args.folds, args.work, args.training_args)

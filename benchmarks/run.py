@@ -60,6 +60,7 @@ from benchmarks.training_cost import training_cost  # noqa: E402
 from landmark_core import data, runtime  # noqa: E402
 from landmark_core.cli import GCOMPRIS_DIR  # noqa: E402
 from landmark_core.files import write_json  # noqa: E402
+from landmark_core.inference import DEFAULT_MODEL_DIR  # noqa: E402
 from landmark_core.negatives import OTHER_LANDMARKS_DIR  # noqa: E402
 from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
 
@@ -88,7 +89,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gcompris", type=Path, default=REPO / GCOMPRIS_DIR,
         help="the GCompris photos both recipes also train on, as the training scripts' --gcompris ('' for none; default: %(default)s)",
     )
-    parser.add_argument("--models", type=Path, default=REPO / "assets" / "models", help="the shipped scratch.pt/transfer.pt (default: %(default)s)")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODEL_DIR, help="the shipped scratch.pt/transfer.pt (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json", help="where the results go (default: %(default)s)")
     parser.add_argument(
         "--workdir", type=Path, default=None,
