@@ -21,7 +21,7 @@ from pathlib import Path
 STARTED = time.perf_counter()
 
 
-from landmark_core import images, inference, runtime, ui  # noqa: E402
+from landmark_core import images, model_files, runtime, ui  # noqa: E402
 from landmark_core.samples import default_samples, list_samples  # noqa: E402
 
 # A server runs one prediction per core, each on one torch thread. Two threads per prediction wait on each other
@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--host", default=default_host, help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)), help="default: %(default)s")
     parser.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
-    parser.add_argument("--models", type=Path, default=inference.DEFAULT_MODEL_DIR, help="folder with scratch.pt/transfer.pt and their .json cards")
+    parser.add_argument("--models", type=Path, default=model_files.DEFAULT_MODEL_DIR, help="folder with scratch.pt/transfer.pt and their .json cards")
     parser.add_argument("--samples", type=Path, default=None, help="gallery photos (default: assets/samples, else the shared photos beside the repo)")
     return parser.parse_args()
 

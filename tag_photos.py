@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from landmark_core import inference, runtime, tagging
-from landmark_core.inference import ModelFileError
+from landmark_core import model_files, runtime, tagging
+from landmark_core.model_files import ModelFileError
 from landmark_core.tags import TagsFileError
 
 def parse_args() -> argparse.Namespace:
@@ -50,7 +50,7 @@ def engine(name: str) -> tagging.Engine:
 def main() -> None:
     args = parse_args()
     runtime.configure_torch()
-    model = inference.load_model(inference.DEFAULT_MODEL_DIR, args.model) if args.model in inference.MODEL_NAMES else inference.load_model_file(args.model)
+    model = model_files.load_model(model_files.DEFAULT_MODEL_DIR, args.model) if args.model in model_files.MODEL_NAMES else model_files.load_model_file(args.model)
     photos = tagging.list_photos(args.input)
     job = tagging.Tagging(model, photos, args.out, args.write_gps, args.overwrite_gps)
     print(f"{len(photos)} photos in {args.input}; {job.skipped} already in {args.out}; tagging {len(job.pending)} with {model.title}", file=sys.stderr)

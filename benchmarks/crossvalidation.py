@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from landmark_core.files import read_json, write_json  # noqa: E402
-from landmark_core.inference import DEFAULT_MODEL_DIR, MODEL_NAMES  # noqa: E402
+from landmark_core.model_files import DEFAULT_MODEL_DIR, MODEL_NAMES  # noqa: E402
 
 SPLIT_PREFIX = "split: "  # a card's key for a split source's landmarks: "split: held-out places (GCompris)"
 

@@ -60,7 +60,7 @@ from benchmarks.training_cost import training_cost  # noqa: E402
 from landmark_core import data, runtime  # noqa: E402
 from landmark_core.cli import GCOMPRIS_DIR  # noqa: E402
 from landmark_core.files import write_json  # noqa: E402
-from landmark_core.inference import DEFAULT_MODEL_DIR  # noqa: E402
+from landmark_core.model_files import DEFAULT_MODEL_DIR  # noqa: E402
 from landmark_core.negatives import OTHER_LANDMARKS_DIR  # noqa: E402
 from landmark_core.samples import UDACITY_SAMPLES_TEST  # noqa: E402
 

@@ -20,7 +20,7 @@ from benchmarks import REPO
 from benchmarks.measuring import attempt, log
 from benchmarks.modes import Mode
 from benchmarks.speed import BATCH, throughput, uniform_batch
-from landmark_core import data, inference, runtime, tagging
+from landmark_core import data, model_files, runtime, tagging
 
 MODEL = "transfer"
 
@@ -31,7 +31,7 @@ def repeated_list(photos: list[Path], count: int, path: Path) -> Path:
     return path
 
 
-def rate(model: inference.LoadedModel, listing: Path, out: Path, engine: tagging.Engine, workers: int) -> dict:
+def rate(model: model_files.LoadedModel, listing: Path, out: Path, engine: tagging.Engine, workers: int) -> dict:
     """Photos/s of one engine over the file list, into a fresh tags file (the model already loaded and warm)."""
     out.unlink(missing_ok=True)
     job = tagging.Tagging(model, tagging.list_photos(listing), out)
@@ -41,7 +41,7 @@ def rate(model: inference.LoadedModel, listing: Path, out: Path, engine: tagging
     return {"photos": count, "seconds": round(seconds, 2), "photos_per_second": round(count / seconds, 1), "workers": workers}
 
 
-def ray_rate(model: inference.LoadedModel, listing: Path, out: Path, workers: int) -> dict:
+def ray_rate(model: model_files.LoadedModel, listing: Path, out: Path, workers: int) -> dict:
     import ray
 
     from landmark_core import ray_engine
@@ -56,7 +56,7 @@ def ray_rate(model: inference.LoadedModel, listing: Path, out: Path, workers: in
 
 def tagging_speed(models_dir: Path, test_dir: Path, workdir: Path, mode: Mode) -> dict:
     files = data.find_images(test_dir.parent, test_dir.name).files
-    model = inference.load_model_file(models_dir / f"{MODEL}.pt")
+    model = model_files.load_model_file(models_dir / f"{MODEL}.pt")
     listing = repeated_list(files, mode.tagging_photos, workdir / "tagging_photos.txt")
     ready = uniform_batch(files, int(model.predictor.resize_size))
     # Warm the predictor on both inputs it will see: TorchScript optimises for each on its first calls.

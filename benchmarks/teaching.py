@@ -28,7 +28,7 @@ from torch import Tensor
 
 from benchmarks.measuring import log
 from benchmarks.modes import Mode
-from landmark_core import data, images, inference, openset, teaching
+from landmark_core import data, images, model_files, openset, teaching
 from landmark_core.negatives import landmark_files, list_landmarks, split_landmarks
 from landmark_core.places import display_name
 
@@ -43,12 +43,12 @@ class Photos:
     labels: list[int]
 
 
-def decode(model: inference.LoadedModel, files: Sequence[Path]) -> list[Tensor]:
+def decode(model: model_files.LoadedModel, files: Sequence[Path]) -> list[Tensor]:
     return [images.load_tensor(file, model.predictor.resize_size) for file in files]
 
 
 @torch.inference_mode()
-def pooled(model: inference.LoadedModel, files: Sequence[Path]) -> Tensor:
+def pooled(model: model_files.LoadedModel, files: Sequence[Path]) -> Tensor:
     return torch.cat([model.predictor.pooled(photo[None]) for photo in decode(model, files)]) if files else torch.zeros(0)
 
 
@@ -189,7 +189,7 @@ def teaching_time(model, features, photos: list[Path]) -> list[dict]:
 
 
 def teaching_benchmark(models_dir: Path, data_dir: Path, negatives_dir: Path, mode: Mode) -> dict:
-    model = inference.load_model(models_dir, "transfer")
+    model = model_files.load_model(models_dir, "transfer")
     features = teaching.load_training_features(teaching.features_path(models_dir / "transfer.pt"))
     known_photos = training_photos(data_dir, features.class_names)
     test = data.find_images(data_dir, "test")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from landmark_core import tagging
-from landmark_core.inference import LoadedModel
+from landmark_core.model_files import LoadedModel
 from landmark_core.tagging import Photo
 from landmark_core.tags import TagRow
 

@@ -26,7 +26,7 @@ import gradio
 import yaml
 
 from landmark_core import images
-from landmark_core.inference import MODEL_NAMES, rebuild_command
+from landmark_core.model_files import MODEL_NAMES, rebuild_command
 from landmark_core.samples import SAMPLES_DIR, UDACITY_SAMPLES_TEST, Sample, list_samples
 from landmark_core.space_hub import SPACE_SDK
 

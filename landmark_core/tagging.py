@@ -25,7 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from landmark_core import data, geotag, images, inference, runtime
-from landmark_core.inference import LoadedModel, Prediction
+from landmark_core.inference import Prediction
+from landmark_core.model_files import LoadedModel
 from landmark_core.tags import Key, TagRow, TagsFile
 
 TOP = 3

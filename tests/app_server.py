@@ -16,7 +16,7 @@ from gradio_client import Client, handle_file
 
 from benchmarks.app_harness import HOST, AppProcess  # noqa: F401  (HOST: for tests that open raw connections)
 from conftest import REPO, synthetic_photo
-from landmark_core import inference
+from landmark_core import model_files
 from landmark_core.space_bundle import MODEL_FILE_SUFFIXES  # what a trained model leaves in assets/models
 from test_inference import write_model, write_teaching_features
 
@@ -33,10 +33,10 @@ def is_shipped(name: str) -> bool:
 def shipped_or_fixture_models(folder: Path) -> Path:
     """A model folder for the app: assets/models itself when it holds both models; else `folder`, where each
     slot links the shipped files when present and otherwise gets a fixture model."""
-    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+    if all(is_shipped(name) for name in model_files.MODEL_NAMES):
         return SHIPPED_MODELS
     folder.mkdir(parents=True, exist_ok=True)
-    for seed, name in enumerate(inference.MODEL_NAMES):
+    for seed, name in enumerate(model_files.MODEL_NAMES):
         if not is_shipped(name):
             model_file = write_model(folder, name, seed=seed)
             if name == "transfer":

@@ -26,7 +26,7 @@ from PIL import Image
 
 from app_server import SHIPPED_MODELS, is_shipped
 from conftest import EIFFEL_SAMPLE, UDACITY_SAMPLES, require, synthetic_photo
-from landmark_core import images, inference
+from landmark_core import images, inference, model_files
 
 # Small enough that no model's JPEG decoding scales it down (see images.load_rgb), so a JPEG and a PNG of
 # the same pixels reach the model alike.
@@ -172,9 +172,9 @@ def corpus(tmp_path_factory, photo) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def model(app_models) -> inference.LoadedModel:
+def model(app_models) -> model_files.LoadedModel:
     """The model the app answers with by default (the shipped transfer model when present)."""
-    return inference.load_model(app_models, "transfer")
+    return model_files.load_model(app_models, "transfer")
 
 
 # --- checks ---------------------------------------------------------------------------------------------
@@ -215,7 +215,7 @@ def memory_growth(pid: int | str = "self"):
 # --- through the library --------------------------------------------------------------------------------
 
 
-def predict_all(model: inference.LoadedModel, path: Path) -> dict:
+def predict_all(model: model_files.LoadedModel, path: Path) -> dict:
     return inference.predict(model, path, k=len(model.class_names)).to_json()
 
 
@@ -269,7 +269,7 @@ def test_exif_orientation_decides_the_shipped_models_answers(tmp_path):
     photos = sorted(UDACITY_SAMPLES.glob("test/*/*.jpg"))
     require(bool(photos), f"the official sample photos are not in {UDACITY_SAMPLES}")
     require(is_shipped("transfer"), "assets/models/transfer.pt is not built yet (python train_transfer.py)")
-    model = inference.load_model(SHIPPED_MODELS, "transfer")
+    model = model_files.load_model(SHIPPED_MODELS, "transfer")
     turned, shown = tmp_path / "turned.jpg", tmp_path / "shown.png"
     changed_without_tag = []
     for photo in photos:
@@ -296,7 +296,7 @@ def test_decompression_bomb_is_refused_quickly_without_decoding(corpus, model):
 # --- through the running app ----------------------------------------------------------------------------
 
 
-def ask_app(app, path: Path, model: inference.LoadedModel) -> dict:
+def ask_app(app, path: Path, model: model_files.LoadedModel) -> dict:
     return app.predict(path, model.name, len(model.class_names))
 
 

@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from app_server import is_shipped
 from conftest import EIFFEL_SAMPLE, ON_CI, REPO, UDACITY_SAMPLES, require, synthetic_photo
-from landmark_core import inference, teaching
+from landmark_core import model_files, teaching
 from landmark_core.everyday import skimage_photos
 from landmark_core.places import load_places, place_for
 from landmark_core.ui.answers import landmark_name
@@ -73,7 +73,7 @@ def expected_eiffel_winner() -> str | re.Pattern:
 
 def expected_unknown_answer() -> str | re.Pattern:
     """Trained models tell a landmark they never saw apart from theirs; random-weight fixtures answer anything."""
-    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+    if all(is_shipped(name) for name in model_files.MODEL_NAMES):
         return UNKNOWN_ANSWER
     return re.compile(rf"\d+\.\d%|{re.escape(UNKNOWN_ANSWER)}")
 
@@ -108,7 +108,7 @@ def test_upload_shows_the_chart_and_the_top_landmark(page, eiffel_photo):
     if os.environ.get("UPDATE_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         DOCS_SCREENSHOT.write_bytes(compact_png(png))
-        stand_ins = [name for name in inference.MODEL_NAMES if not is_shipped(name)]
+        stand_ins = [name for name in model_files.MODEL_NAMES if not is_shipped(name)]
         if stand_ins:
             warnings.warn(f"{DOCS_SCREENSHOT} shows a test fixture as the {', '.join(stand_ins)} model: update it again once assets/models has it")
 
@@ -166,14 +166,14 @@ def cat_photo(tmp_path_factory) -> Path:
 
 
 def test_a_photo_of_no_landmark_gets_the_unknown_answer_from_both_models(page, shipped_app, cat_photo):
-    default = inference.load_model(shipped_app.models, "transfer")
+    default = model_files.load_model(shipped_app.models, "transfer")
     known = page.locator("#known-landmarks")
     expect(known).to_contain_text(f"I know {len(default.class_names)} landmarks:")
     for label in default.class_names:
         expect(known).to_contain_text(landmark_name(label))
     page.locator("#upload-image input[type=file]").set_input_files(str(cat_photo))
     shows_prediction(page, expected_unknown_answer())
-    if all(is_shipped(name) for name in inference.MODEL_NAMES):
+    if all(is_shipped(name) for name in model_files.MODEL_NAMES):
         expect(page.locator("#download-located")).to_be_hidden()  # no landmark, no location to give it
     page.get_by_text("The same answer as JSON").click()
     expect(page.locator("#result-json")).to_contain_text('"transfer"')

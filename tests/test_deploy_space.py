@@ -27,7 +27,7 @@ from app_server import Server
 from benchmarks.app_harness import SpaceProcess
 from conftest import LANDMARKS, PYTHON, REPO, UDACITY_SAMPLES, require, subprocess_env
 from landmark_core import space_bundle, space_hub
-from landmark_core.inference import MODEL_NAMES
+from landmark_core.model_files import MODEL_NAMES
 from landmark_core.places import display_name
 from landmark_core.space_hub import PublishError
 from landmark_core.ui.answers import landmark_name

@@ -2,7 +2,7 @@
 
 (a) A model file that is truncated, random bytes or missing, or a missing model card: the app still starts,
     says which file is wrong and which command rebuilds it, and serves the other model. (test_app_api.py
-    runs the app with a truncated transfer.pt; test_inference.py checks load_model's messages.)
+    runs the app with a truncated transfer.pt; test_model_files.py checks load_model's messages.)
 (b) Path traversal: the file routes serve the page's own pictures and nothing beside or above them.
 (c) TorchScript can run code when loaded, so torch.jit.load only ever sees <model folder>/{scratch,transfer}.pt.
 """
@@ -22,7 +22,7 @@ from gradio_client.exceptions import AppError
 
 from app_server import HOST, start_app, synthetic_samples
 from conftest import REPO, require, synthetic_photo
-from landmark_core import inference, ui
+from landmark_core import model_files, ui
 from landmark_core.ui.classify import api_predict
 from landmark_core.ui.facts import facts_markdown
 from landmark_core.samples import default_samples
@@ -62,7 +62,7 @@ def photo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", inference.MODEL_NAMES)
+@pytest.mark.parametrize("name", model_files.MODEL_NAMES)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_broken_model_is_explained_and_the_other_one_serves(fault, name, tmp_path, photo):
     models = make_model_dir(tmp_path / "models")
@@ -207,13 +207,13 @@ def models(tmp_path_factory) -> Path:
 )
 def test_load_model_refuses_any_other_name_before_opening_a_file(models, jit_loads, name):
     with pytest.raises(ValueError, match="Unknown model"):
-        inference.load_model(models, name)
+        model_files.load_model(models, name)
     assert jit_loads == []
 
 
-@pytest.mark.parametrize("name", inference.MODEL_NAMES)
+@pytest.mark.parametrize("name", model_files.MODEL_NAMES)
 def test_load_model_opens_only_that_models_file_in_the_folder(models, jit_loads, name):
-    inference.load_model(models, name)
+    model_files.load_model(models, name)
     assert jit_loads == [str(models / f"{name}.pt")]
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from conftest import synthetic_photo
-from landmark_core import images, inference, teaching
+from landmark_core import images, inference, model_files, teaching
 from landmark_core.models import ScratchCNN
 from landmark_core.predictor import Predictor, export_predictor
 
@@ -104,26 +104,14 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(model_dir) -> inference.LoadedModel:
-    return inference.load_model(model_dir, "scratch")
+def model(model_dir) -> model_files.LoadedModel:
+    return model_files.load_model(model_dir, "scratch")
 
 
 def jpeg_bytes(image: Image.Image, **save) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", **save)
     return buffer.getvalue()
-
-
-def test_load_model_reads_predictor_and_card(model):
-    assert model.name == "scratch"
-    assert model.class_names == CLASSES
-    assert model.card["test_accuracy"] == 0.5
-    assert model.command == f"python train_scratch.py --epochs 1 --out {model.model_dir}"  # a rebuild writes where it was read
-    assert model.title == "Scratch (ScratchCNN)"
-
-
-def test_title_names_the_transfer_backbone(model_dir):
-    assert inference.load_model(model_dir, "transfer").title == "Transfer (EfficientNet-Lite0)"
 
 
 def test_predict_top_k_is_sorted_labelled_and_placed(model, tmp_path):
@@ -157,7 +145,7 @@ def test_probabilities_over_all_classes_sum_to_one(model):
 
 def test_low_confidence_is_unknown(tmp_path):
     write_model(tmp_path, "scratch", threshold=0.99)
-    unsure = inference.load_model(tmp_path, "scratch")
+    unsure = model_files.load_model(tmp_path, "scratch")
     result = inference.predict(unsure, synthetic_photo(0, seed=2), k=2)
     assert result.is_unknown and result.unknown_threshold == 0.99
 
@@ -229,33 +217,6 @@ def test_display_image_is_upright_and_screen_sized(tmp_path):
     assert max(shown.size) == inference.HEATMAP_MAX_SIDE and shown.size[1] > shown.size[0]
 
 
-def test_missing_model_names_the_file_and_the_command(tmp_path):
-    with pytest.raises(inference.ModelFileError, match=r"transfer\.pt is missing.*python train_transfer\.py"):
-        inference.load_model(tmp_path, "transfer")
-
-
-def test_truncated_model_is_reported_with_the_cards_command(model_dir, tmp_path):
-    data = (model_dir / "scratch.pt").read_bytes()
-    (tmp_path / "scratch.pt").write_bytes(data[: len(data) // 3])
-    (tmp_path / "scratch.json").write_text((model_dir / "scratch.json").read_text())
-    with pytest.raises(inference.ModelFileError, match=r"scratch\.pt is corrupt or truncated.*python train_scratch\.py --epochs 1"):
-        inference.load_model(tmp_path, "scratch")
-
-
-def test_garbage_model_and_missing_card_are_reported(model_dir, tmp_path):
-    (tmp_path / "scratch.pt").write_bytes(b"PK\x03\x04 definitely not a torchscript archive")
-    with pytest.raises(inference.ModelFileError, match="corrupt or truncated"):
-        inference.load_model(tmp_path, "scratch")
-    (tmp_path / "scratch.pt").write_bytes((model_dir / "scratch.pt").read_bytes())
-    with pytest.raises(inference.ModelFileError, match=r"scratch\.json is missing"):
-        inference.load_model(tmp_path, "scratch")
-
-
-def test_only_the_two_model_names_are_loadable(model_dir):
-    with pytest.raises(ValueError):
-        inference.load_model(model_dir, "../models/scratch")
-
-
 def test_warm_up_runs_both_exported_methods(model):
     inference.warm_up(model)
 
@@ -264,8 +225,8 @@ def test_warm_up_runs_both_exported_methods(model):
 # docs/mutation_testing.md). A stand-in predictor carries only what `predictions` and `clamp_k` read.
 
 
-def stand_in(classes=CLASSES, threshold: float = 0.5, name: str = "scratch") -> inference.LoadedModel:
-    return inference.LoadedModel(name, SimpleNamespace(class_names=list(classes), unknown_threshold=threshold), {})
+def stand_in(classes=CLASSES, threshold: float = 0.5, name: str = "scratch") -> model_files.LoadedModel:
+    return model_files.LoadedModel(name, SimpleNamespace(class_names=list(classes), unknown_threshold=threshold), {})
 
 
 EIFFEL_PLACE = {
@@ -337,134 +298,10 @@ def test_clamp_k_against_hand_picked_values(k, expected):
     assert inference.clamp_k(stand_in([f"class {i}" for i in range(8)]), k) == expected
 
 
-def test_an_unknown_model_name_is_refused_with_the_names_allowed(model_dir):
-    with pytest.raises(ValueError) as refused:
-        inference.load_model(model_dir, "../models/scratch")
-    assert str(refused.value) == "Unknown model '../models/scratch'; expected one of scratch, transfer."
-
-
-def copy_model(model_dir: Path, folder: Path, card_text: str | None) -> Path:
-    (folder / "scratch.pt").write_bytes((model_dir / "scratch.pt").read_bytes())
-    if card_text is not None:
-        (folder / "scratch.json").write_text(card_text, encoding="utf-8")
-    return folder
-
-
-def test_an_unreadable_card_is_told_apart_from_a_missing_one(model_dir, tmp_path):
-    copy_model(model_dir, tmp_path, "{not json")
-    with pytest.raises(inference.ModelFileError) as unreadable:
-        inference.load_model(tmp_path, "scratch")
-    assert str(unreadable.value) == f"Model card {tmp_path / 'scratch.json'} is unreadable. Rebuild it with: python train_scratch.py --out {tmp_path}"
-
-
-def test_a_card_that_is_not_an_object_is_refused(model_dir, tmp_path):
-    copy_model(model_dir, tmp_path, '["classes"]')
-    with pytest.raises(inference.ModelFileError) as refused:
-        inference.load_model(tmp_path, "scratch")
-    assert str(refused.value) == f"Model card {tmp_path / 'scratch.json'} is not a JSON object. Rebuild it with: python train_scratch.py --out {tmp_path}"
-
-
-def test_a_card_with_other_classes_is_refused_and_one_without_classes_is_not(model_dir, tmp_path):
-    card = json.loads((model_dir / "scratch.json").read_text(encoding="utf-8"))
-    copy_model(model_dir, tmp_path, json.dumps({**card, "classes": list(reversed(CLASSES))}))
-    with pytest.raises(inference.ModelFileError) as refused:
-        inference.load_model(tmp_path, "scratch")
-    assert str(refused.value) == (
-        f"Model card {tmp_path / 'scratch.json'} lists other classes than scratch.pt. Rebuild both with: python train_scratch.py --epochs 1 --out {tmp_path}"
-    )
-    del card["classes"]
-    copy_model(model_dir, tmp_path, json.dumps(card))
-    assert inference.load_model(tmp_path, "scratch").class_names == CLASSES
-
-
-def test_a_torchscript_file_without_the_contract_names_what_it_lacks(tmp_path):
-    class Bare(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.class_names = ["a"]
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x
-
-    torch.jit.save(torch.jit.script(Bare()), str(tmp_path / "scratch.pt"))
-    (tmp_path / "scratch.json").write_text("{}", encoding="utf-8")
-    with pytest.raises(inference.ModelFileError) as refused:
-        inference.load_model(tmp_path, "scratch")
-    lacks = "unknown_threshold, known_score, classify, pooled, resize_size, crop_size, activation_map, crop_box"
-    assert str(refused.value) == f"{tmp_path / 'scratch.pt'} is not a Landmark Lens predictor (it lacks {lacks}). Rebuild it with: python train_scratch.py --out {tmp_path}"
-
-
-@pytest.mark.parametrize(
-    "error, reason",
-    [
-        (RuntimeError("x" * 300 + "\nsecond line"), "x" * 200),  # the first line, cut at 200 characters
-        (RuntimeError("  short reason\nmore"), "short reason"),  # leading blanks stripped, later lines left out
-        (ValueError(""), "ValueError"),  # no message: the error's type
-        (OSError(" \n "), "OSError"),
-    ],
-)
-def test_a_model_torch_cannot_load_gives_the_first_line_of_why(model_dir, tmp_path, monkeypatch, error, reason):
-    copy_model(model_dir, tmp_path, "{}")
-
-    def fails(*args, **kwargs):
-        raise error
-
-    monkeypatch.setattr(torch.jit, "load", fails)
-    with pytest.raises(inference.ModelFileError) as refused:
-        inference.load_model(tmp_path, "scratch")
-    assert str(refused.value) == f"Model file {tmp_path / 'scratch.pt'} is corrupt or truncated ({reason}). Rebuild it with: python train_scratch.py --out {tmp_path}"
-
-
-def test_models_are_loaded_onto_the_cpu(model_dir, monkeypatch):
-    """A model saved from a GPU must still load on a machine without one."""
-    asked = []
-    load = torch.jit.load
-
-    def recording(*args, **kwargs):
-        asked.append(kwargs.get("map_location"))
-        return load(*args, **kwargs)
-
-    monkeypatch.setattr(torch.jit, "load", recording)
-    inference.load_model(model_dir, "scratch")
-    assert asked == ["cpu"]
-
-
-def test_rebuild_command_reads_the_card_or_falls_back(model_dir, tmp_path):
-    assert inference.rebuild_command(model_dir, "scratch") == f"python train_scratch.py --epochs 1 --out {model_dir}"
-    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --out {tmp_path}"  # no card
-    for card in ["{broken", "[1, 2]", '{"command": "   "}', '{"command": 7}', '{"other": 1}']:
-        (tmp_path / "transfer.json").write_text(card, encoding="utf-8")
-        assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --out {tmp_path}", card
-    (tmp_path / "transfer.json").write_text('{"command": "python train_transfer.py --seed 3"}', encoding="utf-8")
-    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --seed 3 --out {tmp_path}"
-    # where the run wrote its files is no part of what rebuilds it: the rebuild writes where the model is read from
-    (tmp_path / "transfer.json").write_text(
-        '{"command": "python train_transfer.py --out /tmp/all --seed 3 --run-dir=/tmp/run --resume"}', encoding="utf-8"
-    )
-    assert inference.rebuild_command(tmp_path, "transfer") == f"python train_transfer.py --seed 3 --out {tmp_path}"
-    # the app's own folder is the scripts' default --out, so its rebuild needs none
-    assert inference.rebuild_command(inference.DEFAULT_MODEL_DIR, "transfer") == "python train_transfer.py"
-    spaced = tmp_path / "my models"
-    assert inference.rebuild_command(spaced, "transfer") == f"python train_transfer.py --out '{spaced}'"
-
-
-def test_load_model_file_takes_any_predictor_and_an_optional_card(model_dir, tmp_path):
-    path = tmp_path / "my model.pt"
-    path.write_bytes((model_dir / "transfer.pt").read_bytes())
-    bare = inference.load_model_file(path)
-    assert (bare.name, bare.card, bare.class_names) == ("my model", {}, CLASSES)
-    for card, expected in [("{broken", {}), ("[1]", {}), ('{"kind": "transfer"}', {"kind": "transfer"})]:
-        path.with_suffix(".json").write_text(card, encoding="utf-8")
-        assert inference.load_model_file(path).card == expected
-    with pytest.raises(inference.ModelFileError) as missing:
-        inference.load_model_file(tmp_path / "nothing.pt")
-    assert str(missing.value) == f"Model file {tmp_path / 'nothing.pt'} is missing. Rebuild it with: python train_transfer.py --out <folder>"
-
-
 def test_predict_defaults_to_the_top_5(tmp_path):
     eight = [f"class {i}" for i in range(8)]
     write_model(tmp_path, "scratch", classes=eight)
-    assert len(inference.predict(inference.load_model(tmp_path, "scratch"), synthetic_photo(0, seed=2)).top) == 5
+    assert len(inference.predict(model_files.load_model(tmp_path, "scratch"), synthetic_photo(0, seed=2)).top) == 5
 
 
 def test_predict_decodes_at_the_models_resize_size_and_times_in_milliseconds(model, monkeypatch):
@@ -518,7 +355,7 @@ def test_heatmap_overlay_against_hand_computed_pixels():
         calls.append(("box", height, width))
         return torch.tensor([top, left, box_height, box_width])
 
-    model = inference.LoadedModel("scratch", SimpleNamespace(activation_map=activation_map, crop_box=crop_box), {})
+    model = model_files.LoadedModel("scratch", SimpleNamespace(activation_map=activation_map, crop_box=crop_box), {})
     overlay = inference.heatmap_overlay(model, Image.new("L", (20, 14), 100), class_index=np.int64(2))
     assert calls == [("map", torch.uint8, (1, 3, 14, 20), 2), ("box", 14, 20)] and type(calls[0][3]) is int
     pixels = np.asarray(overlay).astype(int)
@@ -540,7 +377,7 @@ def test_the_heatmap_is_stretched_over_the_crop_without_aligning_corners():
     def activation_map(tensor, class_index):
         return torch.tensor([[[0.0, 1.0]]])
 
-    model = inference.LoadedModel(
+    model = model_files.LoadedModel(
         "scratch", SimpleNamespace(activation_map=activation_map, crop_box=lambda height, width: [top, left, size, size]), {}
     )
     pixels = np.asarray(inference.heatmap_overlay(model, Image.new("L", (10, 10), 100), 0)).astype(int)

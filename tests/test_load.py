@@ -21,7 +21,7 @@ import pytest
 
 from app_server import is_shipped, start_app
 from conftest import EIFFEL_SAMPLE, REPO, synthetic_photo
-from landmark_core import inference
+from landmark_core import model_files
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def one_client(app, photo: Path, number: int) -> tuple[list[float], list[str]]:
     latencies, errors = [], []
     client = app.new_client()
     for request in range(REQUESTS_PER_CLIENT):
-        model = inference.MODEL_NAMES[(number + request) % len(inference.MODEL_NAMES)]
+        model = model_files.MODEL_NAMES[(number + request) % len(model_files.MODEL_NAMES)]
         started = time.perf_counter()
         try:
             answer = app.predict(photo, model, 3, client=client, timeout=REQUEST_TIMEOUT_S)
@@ -89,7 +89,7 @@ def test_twenty_concurrent_clients_get_every_answer(app, photo):
         "max_ms": round(float(milliseconds.max()), 1) if latencies else None,
         "requests_per_second": round(len(latencies) / wall, 2),
         "wall_seconds": round(wall, 2),
-        "models": {name: "shipped" if is_shipped(name) else "fixture" for name in inference.MODEL_NAMES},
+        "models": {name: "shipped" if is_shipped(name) else "fixture" for name in model_files.MODEL_NAMES},
         "photo": photo.name,
         "app_omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
         "cpus": len(os.sched_getaffinity(0)),

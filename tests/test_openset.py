@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import PYTHON, REPO, SHARED_DATA, require, synthetic_photo
-from landmark_core import inference, negatives, openset
+from landmark_core import inference, model_files, negatives, openset
 from landmark_core.models import ScratchCNN
 from landmark_core.predictor import Predictor, export_predictor
 
@@ -144,7 +144,7 @@ def test_rejected_counts_only_scores_below_the_threshold():
 # (known score, whether "not one of my landmarks"): the rule is score < threshold, a score at it is accepted.
 @pytest.mark.parametrize("score, unknown", [(0.99, False), (0.5, False), (0.4999, True), (0.0, True)])
 def test_only_a_score_below_the_threshold_is_flagged_unknown(score, unknown):
-    model = inference.LoadedModel("transfer", SimpleNamespace(class_names=CLASSES, unknown_threshold=0.5), card={})
+    model = model_files.LoadedModel("transfer", SimpleNamespace(class_names=CLASSES, unknown_threshold=0.5), card={})
     probabilities = torch.tensor([[0.9, 0.06, 0.04]])
     answer = inference.predictions(model, probabilities, torch.tensor([score]), k=2, milliseconds=1.0)[0]
     assert answer.is_unknown is unknown and answer.known_score == score and answer.unknown_threshold == 0.5
@@ -276,7 +276,7 @@ def test_torch_alone_gives_the_apps_decision(tmp_path, margin):
     model_dir.mkdir()
     export_predictor(make_open_set_predictor(threshold), model_dir / "scratch.pt")
     (model_dir / "scratch.json").write_text(json.dumps({"classes": CLASSES}))
-    app_answer = inference.predict(inference.load_model(model_dir, "scratch"), photo, k=3)
+    app_answer = inference.predict(model_files.load_model(model_dir, "scratch"), photo, k=3)
     assert app_answer.is_unknown == (margin > 0)
 
     script = textwrap.dedent(

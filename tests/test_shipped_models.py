@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import EIFFEL_SAMPLE, LANDMARKS, REPO, SHARED_DATA, predict_in_fresh_process, require
-from landmark_core import data, evaluate, images, inference, negatives
+from landmark_core import data, evaluate, images, inference, model_files, negatives
 
 MODELS = REPO / "assets" / "models"
 NAMES = ["scratch", "transfer"]
@@ -33,7 +33,7 @@ def test_a_confident_answer_is_not_flagged_unknown(name):
     """The official Eiffel Tower photo, which both models know: named, and not "not one of my landmarks"."""
     require(EIFFEL_SAMPLE is not None, "the official Eiffel Tower sample photo is not in ../shared/data")
     shipped(name)
-    answer = inference.predict(inference.load_model(MODELS, name), EIFFEL_SAMPLE, k=1)
+    answer = inference.predict(model_files.load_model(MODELS, name), EIFFEL_SAMPLE, k=1)
     assert answer.best["label"] == "Eiffel Tower"
     assert answer.known_score >= answer.unknown_threshold > 0 and not answer.is_unknown
 
@@ -94,7 +94,7 @@ def test_crossvalidation_tests_every_gcompris_place_and_subject_once_by_a_model_
     """<name>_crossvalidation.json (benchmarks/crossvalidation.py): the recipe's rejection of GCompris photos, fold by fold."""
     _, card = shipped(name)
     result = json.loads((MODELS / f"{name}_crossvalidation.json").read_text())
-    assert inference.load_model(MODELS, name).cross_validation == result  # what the app's model facts show
+    assert model_files.load_model(MODELS, name).cross_validation == result  # what the app's model facts show
     for source in GCOMPRIS_GROUPS:
         everything = set(card["open_set"][f"split: {source}"]["train"])
         splits = [fold["splits"][source] for fold in result["folds"]]

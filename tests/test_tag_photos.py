@@ -21,7 +21,7 @@ from PIL import Image
 
 from app_server import SHIPPED_MODELS, is_shipped
 from conftest import LANDMARKS, PYTHON, REPO, require, subprocess_env, synthetic_photo
-from landmark_core import geotag, inference, tagging
+from landmark_core import geotag, inference, model_files, tagging
 from landmark_core.places import place_for
 from landmark_core.tags import COLUMNS, TagRow, TagsFile, TagsFileError
 from landmark_core.ui import LandmarkLens, batch, classify
@@ -315,7 +315,7 @@ def test_the_classify_tab_offers_the_photo_with_its_location(model_dir, tmp_path
 def test_the_command_labels_the_shared_photos_as_the_page_does(tmp_path):
     require(LANDMARKS.is_dir(), f"real photos not found at {LANDMARKS}")
     require(is_shipped("transfer"), f"no shipped transfer model in {SHIPPED_MODELS} (python train_transfer.py)")
-    model = inference.load_model(SHIPPED_MODELS, "transfer")
+    model = model_files.load_model(SHIPPED_MODELS, "transfer")
     photos = tagging.list_photos(LANDMARKS / "test")
     rows = tag(model, photos, tmp_path / "tags.csv", batch_size=32, workers=2)
     assert len(rows) == len(photos) > 100

@@ -13,7 +13,7 @@ import torch
 from gradio.utils import get_upload_folder
 
 from conftest import synthetic_photo
-from landmark_core import images, inference, teaching
+from landmark_core import images, model_files, teaching
 from landmark_core.teaching import TeachingError
 from landmark_core.ui import LandmarkLens, teach
 from landmark_core.ui.session import MAX_TAUGHT, TaughtModels
@@ -33,8 +33,8 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base(model_dir) -> inference.LoadedModel:
-    return inference.load_model(model_dir, "transfer")
+def base(model_dir) -> model_files.LoadedModel:
+    return model_files.load_model(model_dir, "transfer")
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_downloaded_model_reloads_with_torch_alone_and_gives_the_same_answer(tau
         torch.testing.assert_close(reloaded.classify(x)[0], taught.predictor.classify(x)[0])
         torch.testing.assert_close(reloaded.known_score(x), taught.predictor.known_score(x))
     assert reloaded.unknown_threshold == taught.predictor.unknown_threshold
-    loaded = inference.load_model_file(model_file)
+    loaded = model_files.load_model_file(model_file)
     assert loaded.class_names == CLASSES + ["Sydney Opera House"] and loaded.card["taught"]["landmark"] == "Sydney Opera House"
     assert loaded.title == "Transfer + Sydney Opera House"  # how tag_photos.py --model names it
     session.close()

@@ -15,7 +15,7 @@ from matplotlib.colors import to_hex
 from matplotlib.text import Text
 
 from conftest import synthetic_photo
-from landmark_core import inference, plots
+from landmark_core import inference, model_files, plots
 from landmark_core.places import load_places
 from landmark_core.samples import Sample, list_samples
 from landmark_core.tags import TagRow
@@ -37,7 +37,7 @@ def lens(model_dir) -> LandmarkLens:
 
 
 @pytest.fixture(scope="module")
-def model(lens) -> inference.LoadedModel:
+def model(lens) -> model_files.LoadedModel:
     return lens.slots["scratch"].model
 
 
@@ -142,7 +142,7 @@ def test_compare_answers_with_both_models_and_a_taught_one(lens, tmp_path):
     sides = compare.compare(lens, {"path": str(photo)})
     assert set(sides) == {"scratch", "transfer"} and all(side.chart is not None and side.decision for side in sides.values())
     assert compare.verdict_markdown(sides).startswith(("**Both models say:**", "**The models disagree:**"))
-    taught = inference.LoadedModel("Transfer + Sydney Opera House", lens.slots["transfer"].model.predictor, {"taught": {}})
+    taught = model_files.LoadedModel("Transfer + Sydney Opera House", lens.slots["transfer"].model.predictor, {"taught": {}})
     sides = compare.compare(lens, {"path": str(photo)}, taught)
     assert list(sides) == ["scratch", "transfer", compare.TAUGHT_SIDE] and sides[compare.TAUGHT_SIDE].title == "Transfer + Sydney Opera House"
 

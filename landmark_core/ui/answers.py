@@ -7,7 +7,7 @@ landmarks" decision included (`Prediction.is_unknown`): this module only words i
 from __future__ import annotations
 
 from landmark_core import inference, plots
-from landmark_core.inference import LoadedModel
+from landmark_core.model_files import LoadedModel
 from landmark_core.places import place_for
 
 DEFAULT_K = 5

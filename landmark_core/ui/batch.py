@@ -14,7 +14,7 @@ from pathlib import Path
 import gradio as gr
 
 from landmark_core import tagging
-from landmark_core.inference import LoadedModel
+from landmark_core.model_files import LoadedModel
 from landmark_core.tags import TagRow
 from landmark_core.ui.answers import percent
 from landmark_core.ui.lens import MODEL_WORK, LandmarkLens

@@ -19,7 +19,7 @@ import gradio as gr
 from matplotlib.figure import Figure
 from PIL import Image
 
-from landmark_core import geotag, inference
+from landmark_core import geotag, inference, model_files
 from landmark_core.images import ImageError
 from landmark_core.places import load_places
 from landmark_core.samples import Sample
@@ -101,7 +101,7 @@ def answer(lens: LandmarkLens, image: Any, model_name: str, k: float, show_heatm
         return Answer()
 
 
-def most_guesses(model: inference.LoadedModel | None) -> int:
+def most_guesses(model: model_files.LoadedModel | None) -> int:
     """The k slider's end: every landmark the model knows (all the places while no model loaded)."""
     return len(model.class_names) if model else len(load_places())
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from landmark_core import inference
 from landmark_core.images import ImageError
 from landmark_core.ui.answers import DEFAULT_K, chart, decision, winner_markdown
-from landmark_core.inference import LoadedModel
+from landmark_core.model_files import LoadedModel
 from landmark_core.ui.lens import PAGE_MODEL_WORK, LandmarkLens, uploaded_path
 from landmark_core.ui.session import TaughtModels
 

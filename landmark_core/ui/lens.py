@@ -16,8 +16,8 @@ from typing import Any
 
 import gradio as gr
 
-from landmark_core import inference
-from landmark_core.inference import LoadedModel, ModelFileError
+from landmark_core import inference, model_files
+from landmark_core.model_files import LoadedModel, ModelFileError
 from landmark_core.samples import Sample
 from landmark_core.teaching import TrainingFeatures, features_path, load_training_features
 from landmark_core.ui.session import TaughtModels
@@ -51,9 +51,9 @@ class ModelSlot:
 def load_slots(model_dir: str | Path) -> dict[str, ModelSlot]:
     """Both models, eagerly: each loads in well under a second, and a broken file is reported at start."""
     slots = {}
-    for name in inference.MODEL_NAMES:
+    for name in model_files.MODEL_NAMES:
         try:
-            slots[name] = ModelSlot(name, inference.load_model(model_dir, name), None)
+            slots[name] = ModelSlot(name, model_files.load_model(model_dir, name), None)
         except ModelFileError as error:
             log.warning("%s", error)
             slots[name] = ModelSlot(name, None, str(error))

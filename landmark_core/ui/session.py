@@ -17,7 +17,7 @@ from pathlib import Path
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from landmark_core.files import write_json
-from landmark_core.inference import LoadedModel
+from landmark_core.model_files import LoadedModel
 from landmark_core.predictor import save_scripted
 from landmark_core.teaching import Taught
 
