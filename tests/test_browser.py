@@ -2,7 +2,8 @@
 the shipped models (see the `shipped_app` fixture).
 
 Every test saves a full-page screenshot under artifacts/screenshots/. With UPDATE_SCREENSHOT=1 the upload
-test also refreshes docs/screenshot.png, the picture the README shows.
+test also refreshes docs/screenshot.png, the picture the README shows (install Debian's fonts-noto-color-emoji
+first: without an emoji font chromium draws the page's emoji as empty boxes).
 """
 
 from __future__ import annotations
