@@ -19,7 +19,6 @@ the taught predictor computes (teaching.Head).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -35,12 +34,6 @@ from landmark_core.places import display_name
 TIMED_PHOTOS = (10, 50)
 OTHER_TEACH_PHOTOS = 10
 APP_THREADS = 1  # app.py's THREADS_PER_PREDICTION: what a visitor's teaching runs on
-
-
-@dataclass(frozen=True)
-class Photos:
-    files: list[Path]
-    labels: list[int]
 
 
 def decode(model: model_files.LoadedModel, files: Sequence[Path]) -> list[Tensor]:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from landmark_core.files import atomic_path, write_json
-from landmark_core.optim import PLATEAU, FitConfig, optimizer_and_scheduler
+from landmark_core.optim import FitConfig, optimizer_and_scheduler
 
 LAST_CHECKPOINT = "last.pt"
 BEST_WEIGHTS = "best.pt"

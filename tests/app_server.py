@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 from gradio_client import Client, handle_file
 
-from benchmarks.app_harness import HOST, AppProcess  # noqa: F401  (HOST: for tests that open raw connections)
+from benchmarks.app_harness import AppProcess
 from conftest import REPO, synthetic_photo
 from landmark_core import model_files
 from landmark_core.space_bundle import MODEL_FILE_SUFFIXES  # what a trained model leaves in assets/models
-from test_inference import write_model, write_teaching_features
+from tiny_models import write_model, write_teaching_features
 
 START_TIMEOUT_S = 60
 REQUEST_TIMEOUT_S = 60

@@ -105,3 +105,23 @@ def shipped_app(tmp_path_factory, app_models):
     server = start_app(tmp_path_factory, app_models)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """Both slots filled with tiny models, without the teaching features (tests that use these do not teach;
+    writing them takes ~10 s, and mutmut runs the inference tests once per mutant)."""
+    from tiny_models import write_model  # tiny_models imports this module: load it lazily
+
+    folder = tmp_path_factory.mktemp("models")
+    write_model(folder, "scratch", seed=0)
+    write_model(folder, "transfer", seed=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    """The tiny scratch model of `model_dir`, loaded as the app loads it."""
+    from landmark_core.model_files import load_model
+
+    return load_model(model_dir, "scratch")

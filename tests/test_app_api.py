@@ -14,7 +14,7 @@ from gradio_client.exceptions import AppError
 from app_server import REQUEST_TIMEOUT_S, start_app, synthetic_samples
 from conftest import EIFFEL_SAMPLE, REPO, synthetic_photo
 from landmark_core.samples import fill_samples, list_samples
-from test_inference import CLASSES, make_model_dir
+from tiny_models import CLASSES, make_model_dir
 
 
 def start(tmp_path_factory, models: Path):

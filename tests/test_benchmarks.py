@@ -17,7 +17,7 @@ from landmark_core import data, evaluate
 from landmark_core.models import ScratchCNN
 from landmark_core.negatives import list_landmarks, split_landmarks
 from landmark_core.predictor import Predictor, export_predictor
-from test_inference import write_model, write_teaching_features
+from tiny_models import write_model, write_teaching_features
 
 SYNTHETIC_CLASSES = [f"Synthetic Place {label}" for label in range(3)]  # make_image_folders' classes, by display name
 # negatives.split_landmarks' 4 test + 4 validation landmarks and one to train on, as the training scripts split them.

@@ -20,13 +20,14 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from app_server import HOST, start_app, synthetic_samples
+from app_server import start_app, synthetic_samples
+from benchmarks.app_harness import HOST
 from conftest import REPO, require, synthetic_photo
 from landmark_core import model_files, ui
 from landmark_core.ui.classify import api_predict
 from landmark_core.ui.facts import facts_markdown
 from landmark_core.samples import default_samples
-from test_inference import make_model_dir
+from tiny_models import make_model_dir
 
 OTHER = {"scratch": "transfer", "transfer": "scratch"}
 

@@ -1,5 +1,5 @@
 """landmark_core.model_files: loading the two model files, and every message that names a broken one and the
-command that rebuilds it; with test_inference's tiny random-weight models."""
+command that rebuilds it; with the tiny random-weight models of tiny_models.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from landmark_core import model_files
-from test_inference import CLASSES, model, model_dir  # noqa: F401 (the same small models' fixtures)
+from tiny_models import CLASSES
 
 
 def test_load_model_reads_predictor_and_card(model):

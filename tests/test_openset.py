@@ -5,13 +5,12 @@ import json
 import math
 import subprocess
 import textwrap
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from conftest import PYTHON, REPO, SHARED_DATA, require, synthetic_photo
+from conftest import PYTHON, SHARED_DATA, require, synthetic_photo
 from landmark_core import inference, model_files, negatives, openset
 from landmark_core.models import ScratchCNN
 from landmark_core.predictor import Predictor, export_predictor

@@ -1,5 +1,5 @@
 """Tagging a photo library (landmark_core.tagging, tags, geotag, ray_engine and tag_photos.py), mostly with
-test_inference's tiny random-weight models on small synthetic folders; the shipped model only where the real
+tiny_models.py's random-weight models on small synthetic folders; the shipped model only where the real
 photos are compared with the page. Thresholds of 0 make every readable photo "known", so every one is placed."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from landmark_core import geotag, inference, model_files, tagging
 from landmark_core.places import place_for
 from landmark_core.tags import COLUMNS, TagRow, TagsFile, TagsFileError
 from landmark_core.ui import LandmarkLens, batch, classify
-from test_inference import CLASSES, model, model_dir  # noqa: F401 (the same small models' fixtures)
+from tiny_models import CLASSES
 
 GPS_IFD = 0x8825
 EXIF_IFD, DATE_TAKEN = 0x8769, 0x9003

@@ -17,7 +17,7 @@ from landmark_core import images, model_files, teaching
 from landmark_core.teaching import TeachingError
 from landmark_core.ui import LandmarkLens, teach
 from landmark_core.ui.session import MAX_TAUGHT, TaughtModels
-from test_inference import CLASSES, make_model_dir
+from tiny_models import CLASSES, make_model_dir
 
 NEW_LABEL = 6  # a stripe angle and hue no fixture class has
 

@@ -1,4 +1,4 @@
-"""How the page words, draws and tabulates answers (landmark_core.ui and the chart it draws), with test_inference's
+"""How the page words, draws and tabulates answers (landmark_core.ui and the chart it draws), with tiny_models.py's
 tiny random-weight models and synthetic photos. The page only formats what landmark_core.inference decides:
 tests that need a decision take a real prediction and set its known score, never a trained model's numbers."""
 
@@ -21,7 +21,7 @@ from landmark_core.samples import Sample, list_samples
 from landmark_core.tags import TagRow
 from landmark_core.ui import LandmarkLens, answers, batch, build_page, classify, compare, facts
 from landmark_core.ui.lens import ModelSlot
-from test_inference import CLASSES, make_model_dir
+from tiny_models import CLASSES, make_model_dir
 
 THRESHOLD = 0.4
 
