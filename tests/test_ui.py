@@ -169,6 +169,13 @@ def test_chart_draws_the_known_score_against_the_threshold(predicted, model):
     assert set(bar_colours(guesses)) <= set(plots.FADED_COLOURS) and "closest" in guesses.get_title(loc="left")
 
 
+def test_chart_names_landmarks_as_the_page_does(predicted, model):
+    """The bars carry the name the title line and the answer use ("Haleakalā"), not the class folder's spelling."""
+    haleakala = dataclasses.replace(predicted, top=[dict(predicted.top[0], label="Haleakala National Park")])
+    guesses, _ = answers.chart(decided(haleakala, 0.9), model).axes
+    assert [tick.get_text() for tick in guesses.get_yticklabels()] == ["Haleakalā National Park"]
+
+
 @pytest.mark.parametrize(
     "labels, title, known_score",
     [

@@ -69,7 +69,7 @@ def chart(prediction: inference.Prediction, model: LoadedModel):
     top = prediction.top
     shown = f"the closest {len(top)} I know" if prediction.is_unknown else f"top {len(top)}"
     return plots.top_k_bars(
-        [guess["label"] for guess in top],
+        [landmark_name(guess["label"]) for guess in top],
         [guess["probability"] for guess in top],
         f"{model.title} · {shown}",
         known_score=prediction.known_score,
