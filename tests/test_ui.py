@@ -21,7 +21,7 @@ from landmark_core.samples import Sample, list_samples
 from landmark_core.tags import TagRow
 from landmark_core.ui import LandmarkLens, answers, batch, build_page, classify, compare, facts
 from landmark_core.ui.lens import ModelSlot
-from tiny_models import CLASSES, make_model_dir
+from tiny_models import CLASSES, make_model_dir, write_model
 
 THRESHOLD = 0.4
 
@@ -254,6 +254,18 @@ def test_gallery_photos_of_landmarks_no_model_knows_are_set_apart(lens, tmp_path
     assert classify.unknown_samples(samples, set()) == []  # no model loaded: nothing to compare with
     assert classify.picked_sample(samples, 2) == str(golden_gate.path)
     assert [classify.picked_sample(samples, index) for index in (-1, 3, None, "0")] == [None] * 4
+
+
+def test_gallery_captions_name_landmarks_as_the_page_does(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("scratch", "transfer"):
+        write_model(models, name, classes=["Haleakala National Park", "Eiffel Tower"])
+    (tmp_path / "samples" / "00.Haleakala_National_Park").mkdir(parents=True)
+    synthetic_photo(0, seed=0).save(tmp_path / "samples" / "00.Haleakala_National_Park" / "photo.jpg")
+    page = build_page(LandmarkLens(models, list_samples(tmp_path / "samples")))
+    gallery = next(block for block in page.blocks.values() if getattr(block, "elem_id", None) == "sample-gallery")
+    assert [item["caption"] for item in gallery.value] == ["Haleakalā National Park"]
 
 
 def test_the_page_captions_unknown_samples_as_such(model_dir, tmp_path):

@@ -163,7 +163,7 @@ def build_classify_tab(lens: LandmarkLens, known_landmarks: gr.Markdown, taught_
         unknown = unknown_samples(lens.samples, lens.known_landmarks)
         known = [sample for sample in lens.samples if sample not in unknown]
         sample_gallery(
-            known, [sample.caption for sample in known], photo,
+            known, [landmark_name(sample.caption) for sample in known], photo,
             label="Sample photos: click one to classify it", columns=8, height=260, elem_id="sample-gallery",
         )
         # Tiles as large as the gallery above, however few photos (fit_columns would widen them).
