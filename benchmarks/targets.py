@@ -38,7 +38,8 @@ def speed_and_training_checks(results: dict, indicative: str) -> list[Check]:
             None if scratch_base is None else round(scratch_base + 0.15, 4),
             "acc", True, indicative,
         ),
-        Check("transfer training (script wall time) <= 180 s", dig(results, "training", "transfer", "ours", "wall_seconds"), 180, "s", False, indicative),
+        # Issue 11 gave the transfer script 5 minutes (issue 3's 3 minutes predate the tuned convolution and Lite1).
+        Check("transfer training (script wall time) <= 300 s", dig(results, "training", "transfer", "ours", "wall_seconds"), 300, "s", False, indicative),
         Check("scratch training (script wall time) <= 1800 s", dig(results, "training", "scratch", "ours", "wall_seconds"), 1800, "s", False, indicative),
         Check(
             "transfer test accuracy >= frozen-linear baseline",
