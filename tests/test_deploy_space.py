@@ -292,7 +292,7 @@ def test_the_bundle_runs_as_a_space_in_a_fresh_environment(bundle, tmp_path_fact
 
         gallery = server.props("sample-gallery")["value"]
         assert len(gallery) == PER_CLASS * len(space_bundle.known_landmarks())
-        assert {item["caption"] for item in gallery} == space_bundle.known_landmarks()
+        assert {item["caption"] for item in gallery} == {landmark_name(label) for label in space_bundle.known_landmarks()}
         assert server.props("unknown-sample-gallery")["value"]
         listed = server.props("known-landmarks")["value"]
         assert all(landmark_name(label) in listed for label in space_bundle.known_landmarks())
