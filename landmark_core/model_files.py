@@ -96,13 +96,17 @@ def _card_command(card: object, name: str, model_dir: str | os.PathLike) -> str:
     return command
 
 
+def _read_json(path: Path) -> tuple[object, str | None]:
+    """(the file's JSON, None), or (None, what is wrong with the file: "is missing" or "is unreadable")."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, ValueError) as error:
+        return None, "is missing" if isinstance(error, FileNotFoundError) else "is unreadable"
+
+
 def rebuild_command(model_dir: str | os.PathLike, name: str) -> str:
     """The command that rebuilds `name` in `model_dir`, read from its card when the card is readable."""
-    try:
-        card = json.loads((Path(model_dir) / f"{name}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        card = None
-    return _card_command(card, name, model_dir)
+    return _card_command(_read_json(Path(model_dir) / f"{name}.json")[0], name, model_dir)
 
 
 def _load_predictor(path: Path, command: str) -> torch.jit.ScriptModule:
@@ -126,13 +130,11 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
         raise ValueError(f"Unknown model {name!r}; expected one of {', '.join(MODEL_NAMES)}.")
     path = Path(model_dir) / f"{name}.pt"
     card_path = path.with_suffix(".json")
-    command = rebuild_command(model_dir, name)
+    card, card_problem = _read_json(card_path)  # read once: it names the rebuild command and describes the model
+    command = _card_command(card, name, model_dir)
     predictor = _load_predictor(path, command)
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        problem = "is missing" if isinstance(error, FileNotFoundError) else "is unreadable"
-        raise ModelFileError(f"Model card {card_path} {problem}. Rebuild it with: {command}") from None
+    if card_problem:
+        raise ModelFileError(f"Model card {card_path} {card_problem}. Rebuild it with: {command}")
     if not isinstance(card, dict):
         raise ModelFileError(f"Model card {card_path} is not a JSON object. Rebuild it with: {command}")
     if "classes" in card and list(card["classes"]) != list(predictor.class_names):
@@ -142,10 +144,7 @@ def load_model(model_dir: str | os.PathLike, name: str) -> LoadedModel:
 
 def _optional_json(path: Path) -> dict:
     """The JSON object in `path`; empty when it is missing or unreadable (it only adds facts to show)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    value, _ = _read_json(path)
     return value if isinstance(value, dict) else {}
 
 
